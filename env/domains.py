@@ -1,0 +1,60 @@
+"""Domains: the framing and units of a deal (abstract good, hotel room block in EUR, used car, ...).
+
+Domains live in YAML (`env/resources/domains.yaml`, extendable from a sampler config), so adding one is one entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    currency: str
+    currency_symbol: str
+    item_source: Literal["catalogue", "template"]
+    buyer_label: str
+    seller_label: str
+    setting: str
+    item_title: str = ""
+    item_description: str = ""
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.item_source not in ("catalogue", "template"):
+            raise ValueError(f"domain {self.name!r}: item_source must be 'catalogue' or 'template'")
+        if self.item_source == "template" and not self.item_title:
+            raise ValueError(f"domain {self.name!r}: a template domain needs item_title")
+
+    @classmethod
+    def from_mapping(cls, name: str, fields: dict[str, Any]) -> Domain:
+        known = set(cls.__dataclass_fields__) - {"name"}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"domain {name!r}: unknown field(s) {unknown}; known: {sorted(known)}")
+        fields = dict(fields)
+        if "categories" in fields:
+            fields["categories"] = tuple(fields["categories"] or ())
+        return cls(name=name, **fields)
+
+    def label(self, role: str) -> str:
+        return self.buyer_label if role == "buyer" else self.seller_label
+
+    def format_price(self, amount: float) -> str:
+        return f"{self.currency_symbol}{amount:,.2f}"
+
+
+def parse_domains(mapping: dict[str, Any]) -> dict[str, Domain]:
+    return {name: Domain.from_mapping(name, fields or {}) for name, fields in mapping.items()}
+
+
+@cache
+def builtin_domains() -> dict[str, Domain]:
+    text = (resources.files("env") / "resources" / "domains.yaml").read_text(encoding="utf-8")
+    return parse_domains(yaml.safe_load(text))

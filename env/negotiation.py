@@ -1,0 +1,261 @@
+"""The alternating-offers protocol: one agent acts at a time (PettingZoo's AEC shape), every move is logged.
+
+Rules
+- Turns alternate, starting with the scenario's first mover; a round is one turn of each side. Every valid action
+  passes the turn; the game ends without a deal after `max_rounds` rounds (truncated, not terminated).
+- Offers bind: `accept_offer` closes the deal at the other side's standing offer. A new offer replaces one's own
+  previous offer and implicitly rejects the other side's. Messages never bind.
+- A bad move (unknown tool, malformed or missing arguments, invalid price, accepting with no offer standing, acting
+  out of turn, an over-long message) returns an error written for the agent, is logged as a violation and does
+  not pass the turn. `max_violations` violations by one side end the episode as that side's forfeit (no deal).
+Rules read only public facts (price bounds come from the public prior), never a private value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from env.actions import (
+    ACCEPT_OFFER,
+    DEFAULT_ACTIONS,
+    DISCLOSE_VALUE,
+    MAKE_OFFER,
+    REJECT_OFFER,
+    SEND_MESSAGE,
+    WALK_AWAY,
+    ActionError,
+    Move,
+    ToolCall,
+    Unparseable,
+    parse_action,
+)
+from env.outcome import EndReason, Outcome
+from env.scenario import ROLES, Role, Scenario, other_role
+from env.views import Offer, PublicEvent, View
+
+
+@dataclass(frozen=True)
+class ProtocolRules:
+    max_violations: int = 3
+    max_message_chars: int = 2000
+    max_price_factor: float = 100.0  # offers above this multiple of the prior's upper bound are absurd
+    actions: tuple[str, ...] = DEFAULT_ACTIONS
+
+    def __post_init__(self) -> None:
+        if self.max_violations < 1:
+            raise ValueError("max_violations must be at least 1")
+        unknown = [name for name in self.actions if name not in (*DEFAULT_ACTIONS, DISCLOSE_VALUE)]
+        if unknown:
+            raise ValueError(f"unknown action(s) in rules: {unknown}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the episode log. `public` events are shown to both sides; violations only to the violator."""
+
+    index: int
+    round: int
+    actor: Role | None  # None for the environment's own events (round limit)
+    kind: str  # an action name, "violation", "deal", "no_deal" or "forfeit"
+    payload: dict[str, Any] = field(default_factory=dict)
+    public: bool = True
+
+
+@dataclass(frozen=True)
+class StepResult:
+    ok: bool
+    feedback: str  # what the acting agent reads back (tool result or error)
+    done: bool
+    terminated: bool = False  # the game ended by a move (deal, walk-away, forfeit)
+    truncated: bool = False  # the game ran into the round limit
+
+
+class Negotiation:
+    """One episode of bilateral bargaining over `scenario`."""
+
+    def __init__(self, scenario: Scenario, rules: ProtocolRules | None = None) -> None:
+        self.scenario = scenario
+        self.rules = rules or ProtocolRules()
+        self.events: list[Event] = []
+        self.turn: Role = scenario.first_mover
+        self.turn_count = 0  # valid turns taken
+        self.standing_offer: Offer | None = None
+        self.latest_offer: dict[Role, Offer | None] = {"buyer": None, "seller": None}
+        self.violations: dict[Role, int] = {"buyer": 0, "seller": 0}
+        self.last_error: dict[Role, str | None] = {"buyer": None, "seller": None}
+        self.outcome: Outcome | None = None
+        self.max_price = scenario.value_high * self.rules.max_price_factor
+
+    # -- state -------------------------------------------------------------------------------------------
+    @property
+    def round(self) -> int:
+        return min(self.turn_count // 2 + 1, self.scenario.max_rounds)
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    def view(self, role: Role) -> View:
+        scenario = self.scenario
+        own_turns_taken = (self.turn_count + (1 if role == scenario.first_mover else 0)) // 2
+        standing = self.standing_offer if self.standing_offer and self.standing_offer.by != role else None
+        return View(
+            role=role,
+            private_value=scenario.private_value(role),
+            domain=scenario.domain,
+            item=scenario.item,
+            price_tier=scenario.price_tier,
+            value_low=scenario.value_low,
+            value_high=scenario.value_high,
+            round=self.round,
+            max_rounds=scenario.max_rounds,
+            discount=scenario.discount,
+            is_my_turn=not self.done and self.turn == role,
+            turns_left=max(scenario.max_rounds - own_turns_taken, 0),
+            history=tuple(self._public_history()),
+            standing_offer=standing,
+            my_offer=self.latest_offer[role],
+            allowed_actions=self.rules.actions,
+            violations=self.violations[role],
+            max_violations=self.rules.max_violations,
+            max_price=self.max_price,
+            last_error=self.last_error[role],
+            done=self.done,
+            context=scenario.context,
+        )
+
+    def _public_history(self) -> list[PublicEvent]:
+        return [
+            PublicEvent(event.round, event.actor, event.kind, event.payload.get("price"), event.payload.get("message"))
+            for event in self.events
+            if event.public and event.actor is not None
+        ]
+
+    # -- moves -------------------------------------------------------------------------------------------
+    def step(self, role: Role, move: Move) -> StepResult:
+        """Apply `role`'s move. Never raises for a bad move: it is returned as an error and logged."""
+        if role not in ROLES:
+            raise ValueError(f"role must be 'buyer' or 'seller', got {role!r}")  # caller bug, not agent error
+        if self.done:
+            return StepResult(False, "The negotiation is over; no further moves are possible.", True)
+        try:
+            if role != self.turn:
+                raise ActionError(f"it is not your turn: wait for the {other_role(role)} to move")
+            if isinstance(move, Unparseable):
+                raise ActionError(move.error)
+            action = parse_action(move, self.rules.actions)
+            self._check_rules(role, action.name, action.price, action.message)
+        except ActionError as error:
+            return self._violation(role, move, str(error))
+        self.last_error[role] = None
+        return self._apply(role, action.name, action.price, action.message)
+
+    def _check_rules(self, role: Role, name: str, price: float | None, message: str | None) -> None:
+        if message is not None and len(message) > self.rules.max_message_chars:
+            raise ActionError(f"message too long ({len(message)} characters; the limit is "
+                              f"{self.rules.max_message_chars})")
+        if name == SEND_MESSAGE and not (message or "").strip():
+            raise ActionError("send_message needs a non-empty 'text'")
+        if name == MAKE_OFFER and price is not None:
+            if price <= 0:
+                raise ActionError("price must be a positive amount")
+            if price > self.max_price:
+                symbol = self.scenario.domain.currency_symbol
+                raise ActionError(f"price {symbol}{price:,.2f} is absurd for this item; offers must be at most "
+                                  f"{symbol}{self.max_price:,.2f}")
+        if name == DISCLOSE_VALUE and price is not None and price < 0:
+            raise ActionError("a disclosed value cannot be negative")
+        if name in (ACCEPT_OFFER, REJECT_OFFER) and (self.standing_offer is None or self.standing_offer.by == role):
+            raise ActionError(f"there is no offer from the {other_role(role)} to {name.split('_')[0]}; "
+                              "make an offer, send a message or walk away")
+
+    def _violation(self, role: Role, move: Move, error: str) -> StepResult:
+        self.violations[role] += 1
+        self.last_error[role] = error
+        raw = move.error if isinstance(move, Unparseable) else {"name": move.name, "arguments": move.arguments}
+        self._log(role, "violation", {"error": error, "move": raw}, public=False)
+        left = self.rules.max_violations - self.violations[role]
+        if left <= 0:
+            self._log(role, "forfeit", {"violations": self.violations[role]})
+            self._finish("forfeit", role, deal=False)
+            return StepResult(False, f"Error: {error}. Too many invalid moves: you forfeit and the negotiation "
+                                     "ends without a deal.", True, terminated=True)
+        if role != self.turn:
+            return StepResult(False, f"Error: {error}.", False)
+        return StepResult(False, f"Error: {error}. Your turn is not over: try again ({left} invalid move(s) "
+                                 "left before you forfeit).", False)
+
+    def _apply(self, role: Role, name: str, price: float | None, message: str | None) -> StepResult:
+        payload: dict[str, Any] = {}
+        if price is not None:
+            payload["price"] = round(price, 2)
+        if message:
+            payload["message"] = message
+        fmt = self.scenario.domain.format_price
+        other = other_role(role)
+        if name == ACCEPT_OFFER:
+            assert self.standing_offer is not None  # checked by _check_rules
+            payload["price"] = self.standing_offer.price
+            self._log(role, name, payload)
+            self._finish("accepted", role, deal=True, price=self.standing_offer.price)
+            return StepResult(True, f"Deal closed at {fmt(self.standing_offer.price)}.", True, terminated=True)
+        if name == WALK_AWAY:
+            self._log(role, name, payload)
+            self._finish("walked_away", role, deal=False)
+            return StepResult(True, "You walked away. The negotiation ended without a deal.", True, terminated=True)
+        self._log(role, name, payload)
+        if name == MAKE_OFFER:
+            offer = Offer(role, payload["price"], self.round)
+            self.latest_offer[role] = offer
+            self.standing_offer = offer
+            feedback = f"Your offer of {fmt(offer.price)} is on the table."
+        elif name == REJECT_OFFER:
+            self.standing_offer = None
+            feedback = f"You rejected the {other}'s offer."
+        elif name == DISCLOSE_VALUE:
+            feedback = f"You told the {other} your value is {fmt(payload['price'])}."
+        else:
+            feedback = f"Message sent to the {other}."
+        return self._pass_turn(role, feedback)
+
+    def _pass_turn(self, role: Role, feedback: str) -> StepResult:
+        self.turn_count += 1
+        if self.turn_count >= 2 * self.scenario.max_rounds:
+            self._log(None, "no_deal", {"reason": "round_limit"})
+            self._finish("round_limit", None, deal=False)
+            return StepResult(True, f"{feedback} The round limit was reached: no deal.", True, truncated=True)
+        self.turn = other_role(role)
+        return StepResult(True, feedback, False)
+
+    def _log(self, actor: Role | None, kind: str, payload: dict[str, Any], public: bool = True) -> None:
+        self.events.append(Event(len(self.events), self.round, actor, kind, payload, public))
+
+    def _finish(self, reason: EndReason, by: Role | None, *, deal: bool, price: float | None = None) -> None:
+        self.outcome = Outcome(
+            deal=deal,
+            price=price,
+            rounds=self.round,
+            turns=self.turn_count + (1 if reason in ("accepted", "walked_away") else 0),
+            end_reason=reason,
+            ended_by=by,
+            buyer_value=self.scenario.buyer_value,
+            seller_cost=self.scenario.seller_cost,
+            discount_factor=self.scenario.discount ** (self.round - 1) if deal else 1.0,
+            violations=dict(self.violations),
+            offers={role: [e.payload["price"] for e in self.events if e.actor == role and e.kind == MAKE_OFFER]
+                    for role in ROLES},
+        )
+
+    def as_record(self) -> dict[str, Any]:
+        """The whole episode as JSON-ready data: scenario (with both private values), log and outcome."""
+        return {
+            "scenario": self.scenario.to_dict(),
+            "events": [asdict(event) for event in self.events],
+            "outcome": self.outcome.to_dict() if self.outcome else None,
+        }
+
+
+def offer_call(price: float, message: str | None = None) -> ToolCall:
+    """Shorthand for scripted agents and tests."""
+    return ToolCall(MAKE_OFFER, {"price": price} | ({"message": message} if message else {}))

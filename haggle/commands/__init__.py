@@ -1,0 +1,1 @@
+"""One module per `haggle` subcommand; each exposes `register(subparsers)`."""
