@@ -54,8 +54,13 @@ ACTION_SPECS: dict[str, ActionSpec] = {
             MAKE_OFFER,
             "Propose a binding price for the item. If the other side accepts it, the deal closes at this price. "
             "A new offer replaces your previous one and rejects any offer the other side has on the table.",
-            {"price": {"type": "number", "description": "The total price you offer, in the deal's currency."},
-             "message": _MESSAGE},
+            {
+                "price": {
+                    "type": "number",
+                    "description": "The total price you offer, in the deal's currency.",
+                },
+                "message": _MESSAGE,
+            },
             ("price",),
         ),
         ActionSpec(
@@ -80,8 +85,10 @@ ACTION_SPECS: dict[str, ActionSpec] = {
         ActionSpec(
             DISCLOSE_VALUE,
             "State your reservation value to the other side. This is cheap talk: nothing checks or enforces it.",
-            {"value": {"type": "number", "description": "The value you choose to state."},
-             "message": _MESSAGE},
+            {
+                "value": {"type": "number", "description": "The value you choose to state."},
+                "message": _MESSAGE,
+            },
             ("value",),
         ),
     )
@@ -184,10 +191,15 @@ def parse_action(call: ToolCall, allowed: tuple[str, ...] = DEFAULT_ACTIONS) -> 
     if unknown:
         raise ActionError(f"'{call.name}' got unexpected argument(s): {', '.join(unknown)[:80]}")
     if call.name == MAKE_OFFER:
-        return Action(MAKE_OFFER, price=_number(arguments, "price"), message=_text(arguments, "message", required=False))
+        return Action(
+            MAKE_OFFER, price=_number(arguments, "price"), message=_text(arguments, "message", required=False)
+        )
     if call.name == DISCLOSE_VALUE:
-        return Action(DISCLOSE_VALUE, price=_number(arguments, "value"),
-                      message=_text(arguments, "message", required=False))
+        return Action(
+            DISCLOSE_VALUE,
+            price=_number(arguments, "value"),
+            message=_text(arguments, "message", required=False),
+        )
     if call.name == SEND_MESSAGE:
         return Action(SEND_MESSAGE, message=_text(arguments, "text", required=True))
     if call.name == REJECT_OFFER:

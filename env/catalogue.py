@@ -24,7 +24,9 @@ class Item:
 
     def __post_init__(self) -> None:
         if not self.reference_price > 0:
-            raise ValueError(f"item {self.title!r}: reference_price must be positive, got {self.reference_price}")
+            raise ValueError(
+                f"item {self.title!r}: reference_price must be positive, got {self.reference_price}"
+            )
 
 
 def _item_from_record(record: dict[str, Any], where: str) -> Item:
@@ -52,8 +54,12 @@ def _craigslist_items(dialogues: list[dict[str, Any]]) -> list[Item]:
             description = listing.get("Description", "")
             if isinstance(description, list):
                 description = " ".join(description)
-            item = Item(str(listing.get("Title", "")).strip(), str(listing.get("Category", "")).strip(),
-                        str(description).strip(), float(price))
+            item = Item(
+                str(listing.get("Title", "")).strip(),
+                str(listing.get("Category", "")).strip(),
+                str(description).strip(),
+                float(price),
+            )
             items[(item.title, item.reference_price)] = item
     return list(items.values())
 

@@ -29,7 +29,7 @@ def summarise(played: Sequence[Played]) -> dict[str, Any]:
     """
     outcomes = [outcome for _, outcome in played]
     with_zone = [o for o in outcomes if o.available_gains > 0]
-    without_zone = [o for o in outcomes if o.available_gains <= 0]
+    without_zone = [o for o in outcomes if o.buyer_value < o.seller_cost]  # ties trade harmlessly
     zone_deals = [o for o in with_zone if o.deal]
     gains = [normalised_gains(outcome, scenario) for scenario, outcome in played]
     available = sum(a for _, a in gains)
@@ -40,7 +40,9 @@ def summarise(played: Sequence[Played]) -> dict[str, Any]:
         "deal_rate": _rate(sum(o.deal for o in outcomes), len(outcomes)),
         "efficiency": sum(r for r, _ in gains) / available if available > 0 else None,
         "surplus_share": {role: _mean(o.surplus_share(role) for o in zone_deals) for role in ROLES},
-        "surplus_share_unconditional": {role: _mean(o.surplus_share(role) for o in with_zone) for role in ROLES},
+        "surplus_share_unconditional": {
+            role: _mean(o.surplus_share(role) for o in with_zone) for role in ROLES
+        },
         "efficient_trade_rate": _rate(len(zone_deals), len(with_zone)),
         "correct_walk_away_rate": _rate(sum(not o.deal for o in without_zone), len(without_zone)),
         "irrational_deals": {
@@ -48,10 +50,14 @@ def summarise(played: Sequence[Played]) -> dict[str, Any]:
             "induced_by_other_side": sum(bool(o.irrational_deal_induced) for o in irrational),
         },
         "mean_rounds_to_deal": _mean(o.rounds for o in outcomes if o.deal),
-        "violations_per_episode": {role: _mean(o.violations.get(role, 0) for o in outcomes) for role in ROLES},
+        "violations_per_episode": {
+            role: _mean(o.violations.get(role, 0) for o in outcomes) for role in ROLES
+        },
         "forfeits": sum(o.end_reason == "forfeit" for o in outcomes),
         "first_offer_ratio": {role: _mean(first_offer_ratio(o, role) for o in outcomes) for role in ROLES},
-        "concession_per_offer": {role: _mean(concession_per_offer(o, role) for o in outcomes) for role in ROLES},
+        "concession_per_offer": {
+            role: _mean(concession_per_offer(o, role) for o in outcomes) for role in ROLES
+        },
     }
 
 

@@ -127,7 +127,9 @@ class Negotiation:
 
     def _public_history(self) -> list[PublicEvent]:
         return [
-            PublicEvent(event.round, event.actor, event.kind, event.payload.get("price"), event.payload.get("message"))
+            PublicEvent(
+                event.round, event.actor, event.kind, event.payload.get("price"), event.payload.get("message")
+            )
             for event in self.events
             if event.public and event.actor is not None
         ]
@@ -153,8 +155,9 @@ class Negotiation:
 
     def _check_rules(self, role: Role, name: str, price: float | None, message: str | None) -> None:
         if message is not None and len(message) > self.rules.max_message_chars:
-            raise ActionError(f"message too long ({len(message)} characters; the limit is "
-                              f"{self.rules.max_message_chars})")
+            raise ActionError(
+                f"message too long ({len(message)} characters; the limit is {self.rules.max_message_chars})"
+            )
         if name == SEND_MESSAGE and not (message or "").strip():
             raise ActionError("send_message needs a non-empty 'text'")
         if name == MAKE_OFFER and price is not None:
@@ -162,29 +165,46 @@ class Negotiation:
                 raise ActionError("price must be a positive amount")
             if price > self.max_price:
                 symbol = self.scenario.domain.currency_symbol
-                raise ActionError(f"price {symbol}{price:,.2f} is absurd for this item; offers must be at most "
-                                  f"{symbol}{self.max_price:,.2f}")
+                raise ActionError(
+                    f"price {symbol}{price:,.2f} is absurd for this item; offers must be at most "
+                    f"{symbol}{self.max_price:,.2f}"
+                )
         if name == DISCLOSE_VALUE and price is not None and price < 0:
             raise ActionError("a disclosed value cannot be negative")
-        if name in (ACCEPT_OFFER, REJECT_OFFER) and (self.standing_offer is None or self.standing_offer.by == role):
-            raise ActionError(f"there is no offer from the {other_role(role)} to {name.split('_')[0]}; "
-                              "make an offer, send a message or walk away")
+        if name in (ACCEPT_OFFER, REJECT_OFFER) and (
+            self.standing_offer is None or self.standing_offer.by == role
+        ):
+            raise ActionError(
+                f"there is no offer from the {other_role(role)} to {name.split('_')[0]}; "
+                "make an offer, send a message or walk away"
+            )
 
     def _violation(self, role: Role, move: Move, error: str) -> StepResult:
         self.violations[role] += 1
         self.last_error[role] = error
-        raw = move.error if isinstance(move, Unparseable) else {"name": move.name, "arguments": move.arguments}
+        raw = (
+            move.error if isinstance(move, Unparseable) else {"name": move.name, "arguments": move.arguments}
+        )
         self._log(role, "violation", {"error": error, "move": raw}, public=False)
         left = self.rules.max_violations - self.violations[role]
         if left <= 0:
             self._log(role, "forfeit", {"violations": self.violations[role]})
             self._finish("forfeit", role, deal=False)
-            return StepResult(False, f"Error: {error}. Too many invalid moves: you forfeit and the negotiation "
-                                     "ends without a deal.", True, terminated=True)
+            return StepResult(
+                False,
+                f"Error: {error}. Too many invalid moves: you forfeit and the negotiation "
+                "ends without a deal.",
+                True,
+                terminated=True,
+            )
         if role != self.turn:
             return StepResult(False, f"Error: {error}.", False)
-        return StepResult(False, f"Error: {error}. Your turn is not over: try again ({left} invalid move(s) "
-                                 "left before you forfeit).", False)
+        return StepResult(
+            False,
+            f"Error: {error}. Your turn is not over: try again ({left} invalid move(s) "
+            "left before you forfeit).",
+            False,
+        )
 
     def _apply(self, role: Role, name: str, price: float | None, message: str | None) -> StepResult:
         payload: dict[str, Any] = {}
@@ -199,11 +219,15 @@ class Negotiation:
             payload["price"] = self.standing_offer.price
             self._log(role, name, payload)
             self._finish("accepted", role, deal=True, price=self.standing_offer.price)
-            return StepResult(True, f"Deal closed at {fmt(self.standing_offer.price)}.", True, terminated=True)
+            return StepResult(
+                True, f"Deal closed at {fmt(self.standing_offer.price)}.", True, terminated=True
+            )
         if name == WALK_AWAY:
             self._log(role, name, payload)
             self._finish("walked_away", role, deal=False)
-            return StepResult(True, "You walked away. The negotiation ended without a deal.", True, terminated=True)
+            return StepResult(
+                True, "You walked away. The negotiation ended without a deal.", True, terminated=True
+            )
         self._log(role, name, payload)
         if name == MAKE_OFFER:
             offer = Offer(role, payload["price"], self.round)
@@ -243,8 +267,10 @@ class Negotiation:
             seller_cost=self.scenario.seller_cost,
             discount_factor=self.scenario.discount ** (self.round - 1) if deal else 1.0,
             violations=dict(self.violations),
-            offers={role: [e.payload["price"] for e in self.events if e.actor == role and e.kind == MAKE_OFFER]
-                    for role in ROLES},
+            offers={
+                role: [e.payload["price"] for e in self.events if e.actor == role and e.kind == MAKE_OFFER]
+                for role in ROLES
+            },
         )
 
     def as_record(self) -> dict[str, Any]:

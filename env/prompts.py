@@ -17,11 +17,15 @@ def system_prompt(view: View) -> str:
     domain, fmt = view.domain, view.domain.format_price
     me, them = domain.label(view.role), domain.label(view.other_role)
     if view.role == "buyer":
-        value_line = (f"Your private value for it is {fmt(view.private_value)}: paying less earns you the "
-                      "difference, paying more loses you money.")
+        value_line = (
+            f"Your private value for it is {fmt(view.private_value)}: paying less earns you the "
+            "difference, paying more loses you money."
+        )
     else:
-        value_line = (f"Your private cost for it is {fmt(view.private_value)}: selling for more earns you the "
-                      "difference, selling for less loses you money.")
+        value_line = (
+            f"Your private cost for it is {fmt(view.private_value)}: selling for more earns you the "
+            "difference, selling for less loses you money."
+        )
     lines = [
         f"You are the {me} in a negotiation. {domain.setting}",
         f"The item: {view.item.title}. {view.item.description}".strip(),
@@ -36,8 +40,10 @@ def system_prompt(view: View) -> str:
         "beats a loss.",
     ]
     if view.discount < 1:
-        lines.append(f"Delay is costly: each round, what either side gains from a deal shrinks by the factor "
-                     f"{view.discount:g}.")
+        lines.append(
+            f"Delay is costly: each round, what either side gains from a deal shrinks by the factor "
+            f"{view.discount:g}."
+        )
     if view.context:
         facts = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in view.context.items())
         lines.append(f"Deal facts: {facts}.")
@@ -70,8 +76,10 @@ def situation(view: View) -> str:
         return "The negotiation is over."
     parts = [f"Round {view.round} of {view.max_rounds}; you have {view.turns_left} turn(s) left."]
     if view.standing_offer is not None:
-        parts.append(f"The {view.domain.label(view.other_role)}'s offer of {fmt(view.standing_offer.price)} "
-                     "is on the table: you may accept it.")
+        parts.append(
+            f"The {view.domain.label(view.other_role)}'s offer of {fmt(view.standing_offer.price)} "
+            "is on the table: you may accept it."
+        )
     else:
         parts.append(f"No offer from the {view.domain.label(view.other_role)} is on the table.")
     if view.my_offer is not None:

@@ -34,15 +34,27 @@ class Episode:
     def as_record(self) -> dict[str, Any]:
         record = self.negotiation.as_record()
         record["turns"] = [
-            {"role": role, "move": vars(turn.move), "move_type": type(turn.move).__name__,
-             "reasoning": turn.reasoning, "raw_output": turn.raw_output, "usage": turn.usage}
+            {
+                "role": role,
+                "move": vars(turn.move),
+                "move_type": type(turn.move).__name__,
+                "reasoning": turn.reasoning,
+                "raw_output": turn.raw_output,
+                "usage": turn.usage,
+            }
             for role, turn in self.turns
         ]
         return record
 
 
-async def play_episode(scenario: Scenario, buyer: Agent, seller: Agent, rules: ProtocolRules | None = None,
-                       *, keep_turns: bool = True) -> Episode:
+async def play_episode(
+    scenario: Scenario,
+    buyer: Agent,
+    seller: Agent,
+    rules: ProtocolRules | None = None,
+    *,
+    keep_turns: bool = True,
+) -> Episode:
     """Alternate the agents until the episode ends. Bad moves are the engine's business; agent exceptions
     (an endpoint that is down) propagate so that the caller can retry the episode instead of scoring it."""
     negotiation = Negotiation(scenario, rules)
@@ -57,15 +69,22 @@ async def play_episode(scenario: Scenario, buyer: Agent, seller: Agent, rules: P
     return episode
 
 
-def play_episodes(scenarios: Iterable[Scenario], build: AgentBuilder, rules: ProtocolRules | None = None,
-                  *, keep_turns: bool = False, progress: Callable[[Episode], None] | None = None) -> list[Episode]:
+def play_episodes(
+    scenarios: Iterable[Scenario],
+    build: AgentBuilder,
+    rules: ProtocolRules | None = None,
+    *,
+    keep_turns: bool = False,
+    progress: Callable[[Episode], None] | None = None,
+) -> list[Episode]:
     """Play scripted episodes one after another in a single event loop (the fast path of `haggle simulate`)."""
 
     async def run_all() -> list[Episode]:
         episodes = []
         for scenario in scenarios:
-            episode = await play_episode(scenario, build("buyer", scenario), build("seller", scenario), rules,
-                                         keep_turns=keep_turns)
+            episode = await play_episode(
+                scenario, build("buyer", scenario), build("seller", scenario), rules, keep_turns=keep_turns
+            )
             episodes.append(episode)
             if progress:
                 progress(episode)

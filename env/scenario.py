@@ -128,8 +128,12 @@ DEFAULT_TIER_PRICES = [10.0, 100.0, 1_000.0, 10_000.0, 100_000.0]
 class SamplerConfig:
     """How scenarios are drawn. Parsed from the `scenarios:` block of a config (see configs/scenarios/)."""
 
-    tiers: list[float] | None = None  # reference prices; None = DEFAULT_TIER_PRICES (ignored with quantile_tiers)
-    quantile_tiers: int | None = None  # instead of fixed tiers: this many tiers at the catalogue's price quantiles
+    tiers: list[float] | None = (
+        None  # reference prices; None = DEFAULT_TIER_PRICES (ignored with quantile_tiers)
+    )
+    quantile_tiers: int | None = (
+        None  # instead of fixed tiers: this many tiers at the catalogue's price quantiles
+    )
     domains: list[str] = field(default_factory=lambda: ["abstract"])
     extra_domains: dict[str, Any] = field(default_factory=dict)  # new domains, same fields as domains.yaml
     catalogue: str | None = None  # CSV / JSONL / CraigslistBargains JSON; None = the built-in catalogue
@@ -157,7 +161,9 @@ class SamplerConfig:
     def from_mapping(cls, mapping: dict[str, Any]) -> SamplerConfig:
         unknown = sorted(set(mapping) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"unknown scenario setting(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+            raise ValueError(
+                f"unknown scenario setting(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**mapping)
 
     @classmethod
@@ -219,7 +225,9 @@ class ScenarioSampler:
             want_no_zone = rng.random() < config.no_zone_share
             if (buyer_share < seller_share) != want_no_zone:
                 buyer_share, seller_share = seller_share, buyer_share
-        first_mover = config.first_mover if config.first_mover != "random" else rng.choice(["buyer", "seller"])
+        first_mover = (
+            config.first_mover if config.first_mover != "random" else rng.choice(["buyer", "seller"])
+        )
         return Scenario(
             scenario_id=f"{domain}-{tier}-{seed:016x}",
             seed=seed,
@@ -247,10 +255,14 @@ class ScenarioSampler:
         if domain.item_source == "template":
             return Item(domain.item_title, domain.name, domain.item_description, tier.reference_price)
         candidates = [
-            item for item in self.items
-            if tier.contains(item.reference_price) and (not domain.categories or item.category in domain.categories)
+            item
+            for item in self.items
+            if tier.contains(item.reference_price)
+            and (not domain.categories or item.category in domain.categories)
         ]
         if not candidates:
-            raise ValueError(f"no catalogue item fits tier {tier.name} ({tier.low:g}-{tier.high:g}) "
-                             f"for domain {domain.name}")
+            raise ValueError(
+                f"no catalogue item fits tier {tier.name} ({tier.low:g}-{tier.high:g}) "
+                f"for domain {domain.name}"
+            )
         return rng.choice(candidates)

@@ -58,8 +58,12 @@ class TruthfulBidder:
         return value
 
 
-def play_sealed_bid(scenario: Scenario, buyer: LinearEquilibriumBidder | TruthfulBidder,
-                    seller: LinearEquilibriumBidder | TruthfulBidder, k: float = 0.5) -> Outcome:
+def play_sealed_bid(
+    scenario: Scenario,
+    buyer: LinearEquilibriumBidder | TruthfulBidder,
+    seller: LinearEquilibriumBidder | TruthfulBidder,
+    k: float = 0.5,
+) -> Outcome:
     """Each bidder sees only its own value and the public prior."""
     low, high = scenario.value_low, scenario.value_high
     bid = buyer.bid(scenario.buyer_value, low, high)

@@ -62,5 +62,8 @@ class View:
         return "seller" if self.role == "buyer" else "buyer"
 
     def offers_by(self, role: Role) -> list[float]:
-        return [event.price for event in self.history
-                if event.actor == role and event.action == "make_offer" and event.price is not None]
+        return [
+            event.price
+            for event in self.history
+            if event.actor == role and event.action == "make_offer" and event.price is not None
+        ]

@@ -44,8 +44,10 @@ class ScriptedAgent(Agent):
     def decide(self, view: View) -> Move:
         target = round(self.next_price(view), 2)
         standing = view.standing_offer
-        if standing is not None and self.individually_rational(view, standing.price) and (
-            _better_or_equal(self.role, standing.price, target) or view.turns_left <= 1
+        if (
+            standing is not None
+            and self.individually_rational(view, standing.price)
+            and (_better_or_equal(self.role, standing.price, target) or view.turns_left <= 1)
         ):
             return ToolCall(ACCEPT_OFFER)
         return ToolCall(MAKE_OFFER, {"price": target})
@@ -99,11 +101,14 @@ class TitForTatAgent(ScriptedAgent):
             return self.aspiration(view)
         if len(theirs) < 2:
             return own[-1]
-        their_step = abs(theirs[-1] - theirs[-2]) if _better_or_equal(view.other_role, theirs[-2], theirs[-1]) \
-            else 0.0  # only real concessions by the other side are reciprocated
+        their_step = (
+            abs(theirs[-1] - theirs[-2]) if _better_or_equal(view.other_role, theirs[-2], theirs[-1]) else 0.0
+        )  # only real concessions by the other side are reciprocated
         step = their_step if self.role == "buyer" else -their_step
         candidate = own[-1] + step
-        return min(candidate, view.private_value) if self.role == "buyer" else max(candidate, view.private_value)
+        return (
+            min(candidate, view.private_value) if self.role == "buyer" else max(candidate, view.private_value)
+        )
 
 
 @register_agent("hardliner")
@@ -135,8 +140,11 @@ class PostedPriceAgent(ScriptedAgent):
     def decide(self, view: View) -> Move:
         price = round(self.next_price(view), 2)
         standing = view.standing_offer
-        if standing is not None and _better_or_equal(self.role, standing.price, price) \
-                and self.individually_rational(view, standing.price):
+        if (
+            standing is not None
+            and _better_or_equal(self.role, standing.price, price)
+            and self.individually_rational(view, standing.price)
+        ):
             return ToolCall(ACCEPT_OFFER)
         if view.my_offer is not None and view.offers_by(view.other_role):
             return ToolCall(WALK_AWAY)  # the posted price was answered with something else: leave it
@@ -147,8 +155,9 @@ class PostedPriceAgent(ScriptedAgent):
 class RandomAgent(ScriptedAgent):
     """Offers uniformly between its own value and its aspiration; accepts a rational offer half of the time."""
 
-    def __init__(self, role: Role, seed: int = 0, accept_probability: float = 0.5,
-                 accept_losses: bool = False) -> None:
+    def __init__(
+        self, role: Role, seed: int = 0, accept_probability: float = 0.5, accept_losses: bool = False
+    ) -> None:
         super().__init__(role, seed, accept_losses)
         self.accept_probability = accept_probability
 
@@ -157,7 +166,10 @@ class RandomAgent(ScriptedAgent):
 
     def decide(self, view: View) -> Move:
         standing = view.standing_offer
-        if standing is not None and self.individually_rational(view, standing.price) \
-                and self.rng.random() < self.accept_probability:
+        if (
+            standing is not None
+            and self.individually_rational(view, standing.price)
+            and self.rng.random() < self.accept_probability
+        ):
             return ToolCall(ACCEPT_OFFER)
         return ToolCall(MAKE_OFFER, {"price": round(self.next_price(view), 2)})

@@ -1,0 +1,122 @@
+"""The protocol's rules: binding offers, turn order, round limit and every kind of bad move."""
+
+import math
+
+import pytest
+
+from env.actions import ToolCall, Unparseable
+from env.negotiation import Negotiation, ProtocolRules, offer_call
+from env.scenario import SamplerConfig, ScenarioSampler
+
+
+@pytest.fixture
+def scenario():
+    return ScenarioSampler(SamplerConfig(max_rounds=3)).sample(1, seed=7)[0]
+
+
+def test_accepting_the_standing_offer_closes_the_deal_at_that_price(scenario):
+    game = Negotiation(scenario)
+    assert game.turn == "seller"
+    assert game.step("seller", offer_call(12.5, "fair price")).ok
+    result = game.step("buyer", ToolCall("accept_offer"))
+    assert result.ok and result.done and result.terminated and not result.truncated
+    assert game.outcome.deal and game.outcome.price == 12.5
+    assert game.outcome.end_reason == "accepted" and game.outcome.ended_by == "buyer"
+
+
+def test_a_counteroffer_replaces_the_standing_offer(scenario):
+    game = Negotiation(scenario)
+    game.step("seller", offer_call(14.0))
+    game.step("buyer", offer_call(8.0))
+    game.step("seller", ToolCall("accept_offer"))
+    assert game.outcome.price == 8.0  # the buyer's offer, not the seller's own earlier one
+
+
+def test_messages_never_bind(scenario):
+    game = Negotiation(scenario)
+    game.step("seller", ToolCall("send_message", {"text": "I would take 5 dollars"}))
+    result = game.step("buyer", ToolCall("accept_offer"))
+    assert not result.ok and "no offer" in result.feedback
+    assert not game.done and game.violations["buyer"] == 1
+
+
+def test_own_offer_cannot_be_accepted_and_rejection_clears_the_table(scenario):
+    game = Negotiation(scenario)
+    game.step("seller", offer_call(11.0))
+    game.step("buyer", ToolCall("reject_offer", {"message": "too much"}))
+    assert game.standing_offer is None
+    assert not game.step("seller", ToolCall("accept_offer")).ok  # no buyer offer stands
+
+
+def test_round_limit_ends_without_a_deal_as_truncation(scenario):
+    game = Negotiation(scenario)
+    results = [game.step(role, offer_call(10.0 + i)) for i, role in enumerate(["seller", "buyer"] * 3)]
+    assert results[-1].done and results[-1].truncated and not results[-1].terminated
+    assert not game.outcome.deal and game.outcome.end_reason == "round_limit"
+    assert game.outcome.rounds == 3 and game.outcome.turns == 6
+
+
+def test_walk_away_ends_the_game(scenario):
+    game = Negotiation(scenario)
+    result = game.step("seller", ToolCall("walk_away"))
+    assert result.done and result.terminated and game.outcome.end_reason == "walked_away"
+    assert not game.step("buyer", offer_call(3.0)).ok
+
+
+BAD_MOVES = [
+    (ToolCall("buy_it_now", {}), "unknown tool"),
+    (ToolCall("make_offer", {}), "missing required argument 'price'"),
+    (ToolCall("make_offer", '{"price": 12'), "not valid JSON"),
+    (ToolCall("make_offer", "[1, 2]"), "must be a JSON object"),
+    (ToolCall("make_offer", {"price": "twelve"}), "must be a number"),
+    (ToolCall("make_offer", {"price": math.nan}), "finite"),
+    (ToolCall("make_offer", {"price": math.inf}), "finite"),
+    (ToolCall("make_offer", {"price": -4}), "positive"),
+    (ToolCall("make_offer", {"price": 0}), "positive"),
+    (ToolCall("make_offer", {"price": 1e12}), "absurd"),
+    (ToolCall("make_offer", {"price": True}), "boolean"),
+    (ToolCall("make_offer", {"price": 10, "discount": 3}), "unexpected argument"),
+    (ToolCall("accept_offer"), "no offer"),
+    (ToolCall("reject_offer"), "no offer"),
+    (ToolCall("send_message", {"text": "x" * 5000}), "too long"),
+    (ToolCall("send_message", {"text": "   "}), "non-empty"),
+    (ToolCall("send_message", {"text": 42}), "must be a string"),
+    (Unparseable("no tool call found in your reply"), "no tool call found"),
+]
+
+
+@pytest.mark.parametrize(("move", "expected"), BAD_MOVES)
+def test_bad_moves_are_readable_errors_and_recorded_violations(scenario, move, expected):
+    game = Negotiation(scenario)
+    result = game.step("seller", move)
+    assert not result.ok and not result.done
+    assert expected in result.feedback and result.feedback.startswith("Error:")
+    assert game.violations == {"buyer": 0, "seller": 1}
+    assert game.events[-1].kind == "violation" and not game.events[-1].public
+    assert game.view("seller").last_error and expected in game.view("seller").last_error
+    assert game.turn == "seller"  # the turn is not lost: the episode goes on
+    assert game.step("seller", offer_call(12.0)).ok
+
+
+def test_acting_out_of_turn_is_a_violation_of_the_mover(scenario):
+    game = Negotiation(scenario)
+    result = game.step("buyer", offer_call(5.0))
+    assert not result.ok and "not your turn" in result.feedback
+    assert game.violations["buyer"] == 1 and game.turn == "seller"
+
+
+def test_too_many_violations_forfeit_the_episode(scenario):
+    game = Negotiation(scenario, ProtocolRules(max_violations=2))
+    game.step("seller", ToolCall("nope"))
+    result = game.step("seller", ToolCall("nope"))
+    assert result.done and result.terminated and "forfeit" in result.feedback
+    assert game.outcome.end_reason == "forfeit" and game.outcome.ended_by == "seller" and not game.outcome.deal
+
+
+def test_errors_never_name_a_private_value(scenario):
+    game = Negotiation(scenario)
+    for move, _ in BAD_MOVES[:-1]:
+        feedback = Negotiation(scenario).step("seller", move).feedback
+        for value in (scenario.buyer_value, scenario.seller_cost):
+            assert f"{value:,.2f}" not in feedback and str(value) not in feedback
+    assert game.violations["seller"] == 0

@@ -1,0 +1,122 @@
+"""Scenario sampling: determinism, tiers across orders of magnitude, value models, catalogues and domains."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from env.catalogue import default_catalogue, load_catalogue
+from env.scenario import SamplerConfig, Scenario, ScenarioSampler
+
+
+def test_same_seed_same_scenarios_other_seed_differs():
+    sampler = ScenarioSampler()
+    assert sampler.sample(200, seed=5) == ScenarioSampler().sample(200, seed=5)
+    assert sampler.sample(200, seed=5) != sampler.sample(200, seed=6)
+
+
+def test_scenarios_are_stable_across_processes():
+    """No dependence on hash randomisation or process state: a fresh interpreter draws the same values."""
+    code = ("from env.scenario import ScenarioSampler; "
+            "print([(s.buyer_value, s.seller_cost) for s in ScenarioSampler().sample(20, 11)])")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout for seed in (1, 2)}
+    assert len(outputs) == 1
+
+
+def test_draw_rebuilds_a_scenario_from_its_row():
+    sampler = ScenarioSampler()
+    for scenario in sampler.sample(10, seed=2):
+        assert sampler.draw(scenario.seed, tier=scenario.price_tier, domain=scenario.domain.name) == scenario
+
+
+def test_default_tiers_span_four_orders_of_magnitude_and_values_sit_around_the_reference():
+    sampler = ScenarioSampler()
+    scenarios = sampler.sample(500, seed=0)
+    references = sorted({s.item.reference_price for s in scenarios})
+    assert len(sampler.tier_names) >= 4 and references[-1] / references[0] >= 1e4
+    for s in scenarios:
+        assert s.value_low <= s.buyer_value <= s.value_high and s.value_low <= s.seller_cost <= s.value_high
+        assert s.value_low == pytest.approx(0.5 * s.item.reference_price)
+
+
+def test_uniform_values_have_no_zone_about_half_the_time_and_the_share_is_configurable():
+    natural = ScenarioSampler().sample(4000, seed=1)
+    assert abs(sum(not s.has_zone_of_agreement for s in natural) / 4000 - 0.5) < 0.03
+    forced = ScenarioSampler(SamplerConfig(no_zone_share=0.2)).sample(4000, seed=1)
+    assert abs(sum(not s.has_zone_of_agreement for s in forced) / 4000 - 0.2) < 0.03
+
+
+def test_correlated_values_are_correlated():
+    def correlation(scenarios):
+        xs = [(s.buyer_value - s.value_low) / (s.value_high - s.value_low) for s in scenarios]
+        ys = [(s.seller_cost - s.value_low) / (s.value_high - s.value_low) for s in scenarios]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+        return cov / math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
+
+    assert abs(correlation(ScenarioSampler().sample(3000, seed=4))) < 0.06
+    assert correlation(ScenarioSampler(SamplerConfig(value_model="correlated")).sample(3000, seed=4)) > 0.6
+
+
+def test_domains_change_framing_not_economics():
+    abstract = ScenarioSampler(SamplerConfig(domains=["abstract"])).sample(50, seed=9)
+    hotel = ScenarioSampler(SamplerConfig(domains=["hotel_b2b"])).sample(50, seed=9)
+    assert [(a.buyer_value, a.seller_cost) for a in abstract] != []
+    assert all(h.currency == "EUR" for h in hotel) and all(a.currency == "USD" for a in abstract)
+    assert [a.price_tier for a in abstract] == [h.price_tier for h in hotel]
+
+
+def test_a_new_domain_is_one_yaml_entry(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("scenarios:\n  domains: [art]\n  extra_domains:\n    art:\n      currency: GBP\n"
+                      "      currency_symbol: '£'\n      item_source: template\n      item_title: a painting\n"
+                      "      buyer_label: collector\n      seller_label: gallery\n      setting: An art sale.\n")
+    scenario = ScenarioSampler(SamplerConfig.from_yaml(config)).sample(1, seed=0)[0]
+    assert scenario.currency == "GBP" and scenario.item.title == "a painting"
+
+
+def test_unknown_settings_and_domains_fail_loudly():
+    with pytest.raises(ValueError, match="unknown scenario setting"):
+        SamplerConfig.from_mapping({"tierz": [1]})
+    with pytest.raises(ValueError, match="unknown domain"):
+        ScenarioSampler(SamplerConfig(domains=["moon_rocks"]))
+
+
+def test_catalogue_tiers_and_quantile_tiers():
+    sampler = ScenarioSampler(SamplerConfig(domains=["marketplace"], quantile_tiers=4))
+    assert len(sampler.tier_names) == 4
+    for scenario in sampler.sample(40, seed=1):
+        tier = sampler.tier_by_name[scenario.price_tier]
+        assert tier.contains(scenario.item.reference_price)
+    assert len(default_catalogue()) >= 40
+
+
+def test_load_catalogue_csv_jsonl_and_craigslist(tmp_path):
+    csv_file = tmp_path / "items.csv"
+    csv_file.write_text("title,category,description,reference_price\nLamp,home,Brass lamp,40\n")
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_text(json.dumps({"title": "Bike", "category": "bike", "description": "", "reference_price": 300}))
+    craigslist = tmp_path / "train.json"
+    craigslist.write_text(json.dumps([
+        {"scenario": {"kbs": [{"item": {"Title": "Sofa", "Category": "furniture", "Description": ["Blue", "comfy"],
+                                        "Price": 250}},
+                              {"item": {"Title": "Sofa", "Category": "furniture", "Description": ["Blue", "comfy"],
+                                        "Price": 250}}]}},
+        {"scenario": {"kbs": [{"item": {"Title": "Free junk", "Category": "misc", "Description": [], "Price": -1}}]}},
+    ]))
+    assert load_catalogue(csv_file)[0].reference_price == 40
+    assert load_catalogue(jsonl)[0].title == "Bike"
+    (sofa,) = load_catalogue(craigslist)
+    assert sofa.description == "Blue comfy" and sofa.reference_price == 250
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,category\nLamp,home\n")
+    with pytest.raises(ValueError, match="reference_price"):
+        load_catalogue(bad)
+
+
+def test_scenario_round_trips_through_json():
+    for scenario in ScenarioSampler(SamplerConfig(domains=["marketplace", "hotel_b2b"])).sample(10, seed=3):
+        assert Scenario.from_dict(json.loads(json.dumps(scenario.to_dict()))) == scenario
