@@ -102,7 +102,7 @@ def tool_schemas(actions: tuple[str, ...] = DEFAULT_ACTIONS) -> list[dict[str, A
     return [ACTION_SPECS[name].tool_schema() for name in actions]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ToolCall:
     """A move as an agent expressed it: a tool name and its raw arguments (a dict or a JSON string)."""
 
@@ -110,7 +110,7 @@ class ToolCall:
     arguments: dict[str, Any] | str = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Unparseable:
     """Model output that held no tool call we could read; the engine turns it into a violation."""
 
@@ -120,7 +120,7 @@ class Unparseable:
 Move = ToolCall | Unparseable
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Action:
     """A syntactically valid action with typed arguments."""
 

@@ -50,7 +50,7 @@ class ProtocolRules:
             raise ValueError(f"unknown action(s) in rules: {unknown}")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     """One line of the episode log. `public` events are shown to both sides; violations only to the violator."""
 
@@ -62,7 +62,7 @@ class Event:
     public: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepResult:
     ok: bool
     feedback: str  # what the acting agent reads back (tool result or error)
@@ -85,12 +85,14 @@ class Negotiation:
         self.violations: dict[Role, int] = {"buyer": 0, "seller": 0}
         self.last_error: dict[Role, str | None] = {"buyer": None, "seller": None}
         self.outcome: Outcome | None = None
+        self.public_history: list[PublicEvent] = []  # kept incrementally: views are built every turn
         self.max_price = scenario.value_high * self.rules.max_price_factor
+        self.max_rounds = scenario.max_rounds
 
     # -- state -------------------------------------------------------------------------------------------
     @property
     def round(self) -> int:
-        return min(self.turn_count // 2 + 1, self.scenario.max_rounds)
+        return min(self.turn_count // 2 + 1, self.max_rounds)
 
     @property
     def done(self) -> bool:
@@ -113,7 +115,7 @@ class Negotiation:
             discount=scenario.discount,
             is_my_turn=not self.done and self.turn == role,
             turns_left=max(scenario.max_rounds - own_turns_taken, 0),
-            history=tuple(self._public_history()),
+            history=tuple(self.public_history),
             standing_offer=standing,
             my_offer=self.latest_offer[role],
             allowed_actions=self.rules.actions,
@@ -253,7 +255,12 @@ class Negotiation:
         return StepResult(True, feedback, False)
 
     def _log(self, actor: Role | None, kind: str, payload: dict[str, Any], public: bool = True) -> None:
-        self.events.append(Event(len(self.events), self.round, actor, kind, payload, public))
+        current_round = self.round
+        self.events.append(Event(len(self.events), current_round, actor, kind, payload, public))
+        if public and actor is not None:
+            self.public_history.append(
+                PublicEvent(current_round, actor, kind, payload.get("price"), payload.get("message"))
+            )
 
     def _finish(self, reason: EndReason, by: Role | None, *, deal: bool, price: float | None = None) -> None:
         self.outcome = Outcome(

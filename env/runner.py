@@ -60,9 +60,18 @@ async def play_episode(
     negotiation = Negotiation(scenario, rules)
     agents = {"buyer": buyer, "seller": seller}
     episode = Episode(negotiation)
+    # Scripted agents answer at once: call `decide` directly and skip the coroutine (the simulate hot path).
+    immediate = {
+        role: agent.decide if type(agent).act is Agent.act else None for role, agent in agents.items()
+    }
     while not negotiation.done:
         role = negotiation.turn
-        turn = await agents[role].act(negotiation.view(role))
+        decide = immediate[role]
+        turn = (
+            AgentTurn(decide(negotiation.view(role)))
+            if decide
+            else await agents[role].act(negotiation.view(role))
+        )
         if keep_turns:
             episode.turns.append((role, turn))
         negotiation.step(role, turn.move)

@@ -21,9 +21,10 @@ class Offer:
     round: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PublicEvent:
-    """An event both sides saw: an offer, a message, a rejection, a disclosure, a walk-away or the deal."""
+    """An event both sides saw: an offer, a message, a rejection, a disclosure, a walk-away or the deal.
+    Not frozen only because frozen dataclasses are slow to build and one is built per move."""
 
     round: int
     actor: Role
@@ -32,8 +33,10 @@ class PublicEvent:
     message: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class View:
+    """Built afresh for every turn (so plain slots, not frozen: construction is on the hot path)."""
+
     role: Role
     private_value: float
     domain: Domain

@@ -25,7 +25,6 @@ class ScriptedAgent(Agent):
     def __init__(self, role: Role, seed: int = 0, accept_losses: bool = False) -> None:
         super().__init__(role, seed)
         self.accept_losses = accept_losses
-        self.rng = random.Random(seed)
 
     def aspiration(self, view: View) -> float:
         """The best price this side could hope for: the far end of the prior, never worse than its own value."""
@@ -160,6 +159,7 @@ class RandomAgent(ScriptedAgent):
     ) -> None:
         super().__init__(role, seed, accept_losses)
         self.accept_probability = accept_probability
+        self.rng = random.Random(seed)
 
     def next_price(self, view: View) -> float:
         return self.rng.uniform(view.private_value, self.aspiration(view))

@@ -25,25 +25,36 @@ def run(args: argparse.Namespace) -> int:
     scenario = sampler.sample(args.index + 1, args.seed)[args.index]
     names = {"buyer": args.buyer, "seller": args.seller}
     try:
-        (episode,) = play_episodes([scenario], lambda role, s: create_agent(names[role], role=role, seed=s.seed))
+        (episode,) = play_episodes(
+            [scenario], lambda role, s: create_agent(names[role], role=role, seed=s.seed)
+        )
     except ValueError as error:
         raise SystemExit(str(error)) from None
     domain, fmt = scenario.domain, scenario.domain.format_price
     print(f"{scenario.scenario_id}: {scenario.item.title} ({domain.name}, tier {scenario.price_tier})")
     print(f"  {domain.buyer_label} ({args.buyer}) values it at {fmt(scenario.buyer_value)} [private]")
     print(f"  {domain.seller_label} ({args.seller}) has cost {fmt(scenario.seller_cost)} [private]")
-    print(f"  public prior: both in [{fmt(scenario.value_low)}, {fmt(scenario.value_high)}]; "
-          f"{scenario.first_mover} moves first; {scenario.max_rounds} rounds\n")
+    print(
+        f"  public prior: both in [{fmt(scenario.value_low)}, {fmt(scenario.value_high)}]; "
+        f"{scenario.first_mover} moves first; {scenario.max_rounds} rounds\n"
+    )
     for event in episode.negotiation.events:
         who = domain.label(event.actor) if event.actor else "environment"
-        details = ", ".join(f"{key}={fmt(value) if key == 'price' else value}" for key, value in event.payload.items())
+        details = ", ".join(
+            f"{key}={fmt(value) if key == 'price' else value}" for key, value in event.payload.items()
+        )
         print(f"  round {event.round:>2}  {who:>22}: {event.kind}{'  ' + details if details else ''}")
     outcome = episode.outcome
     print()
     if outcome.deal:
-        shares = ", ".join(f"{role} {outcome.surplus_share(role):.0%}" for role in ("buyer", "seller")
-                           if outcome.surplus_share(role) is not None)
-        print(f"Deal at {fmt(outcome.price or 0)} after {outcome.rounds} round(s). Surplus shares: {shares or 'n/a'}.")
+        shares = ", ".join(
+            f"{role} {outcome.surplus_share(role):.0%}"
+            for role in ("buyer", "seller")
+            if outcome.surplus_share(role) is not None
+        )
+        print(
+            f"Deal at {fmt(outcome.price or 0)} after {outcome.rounds} round(s). Surplus shares: {shares or 'n/a'}."
+        )
     else:
         print(f"No deal ({outcome.end_reason}). Gains available: {fmt(outcome.available_gains)}.")
     return 0

@@ -17,13 +17,19 @@ from haggle.commands.summary_table import format_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("simulate", help="run scripted negotiations and print deal rate, surplus, efficiency")
+    parser = subparsers.add_parser(
+        "simulate", help="run scripted negotiations and print deal rate, surplus, efficiency"
+    )
     parser.add_argument("--buyer", required=True, help="scripted strategy for the buyer (e.g. boulware)")
     parser.add_argument("--seller", required=True, help="scripted strategy for the seller (e.g. conceder)")
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--config", type=Path, help="YAML with a `scenarios:` block (default: built-in sampler)")
-    parser.add_argument("--out", type=Path, help="write every episode (scenario, events, outcome) as JSON lines")
+    parser.add_argument(
+        "--config", type=Path, help="YAML with a `scenarios:` block (default: built-in sampler)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="write every episode (scenario, events, outcome) as JSON lines"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(func=run)
 
@@ -39,11 +45,18 @@ def run(args: argparse.Namespace) -> int:
             create_agent(name, role=role)  # fail on a bad name before any work
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    bar = tqdm(total=len(scenarios), desc="episodes", unit="ep", disable=len(scenarios) < 5000 or None,
-               file=sys.stderr)
+    bar = tqdm(
+        total=len(scenarios),
+        desc="episodes",
+        unit="ep",
+        disable=len(scenarios) < 5000 or None,
+        file=sys.stderr,
+    )
     episodes: list[Episode] = play_episodes(
-        scenarios, lambda role, scenario: create_agent(names[role], role=role, seed=scenario.seed),
-        progress=lambda _: bar.update(), keep_turns=False,
+        scenarios,
+        lambda role, scenario: create_agent(names[role], role=role, seed=scenario.seed),
+        progress=lambda _: bar.update(),
+        keep_turns=False,
     )
     bar.close()
     if args.out:

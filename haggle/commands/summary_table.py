@@ -13,8 +13,10 @@ def _fmt(value: float | None, percent: bool = False) -> str:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """One row per tier plus the overall row: deals, surplus shares, efficiency, rounds."""
-    header = f"{'tier':>8} {'episodes':>8} {'deal rate':>9} {'buyer sh':>8} {'seller sh':>9} {'efficiency':>10} " \
-             f"{'rounds':>6}"
+    header = (
+        f"{'tier':>8} {'episodes':>8} {'deal rate':>9} {'buyer sh':>8} {'seller sh':>9} {'efficiency':>10} "
+        f"{'rounds':>6}"
+    )
     rows = [header, "-" * len(header)]
     for name, metrics in [*summary.get("tiers", {}).items(), ("all", summary)]:
         rows.append(

@@ -13,7 +13,9 @@ SCENARIOS = ScenarioSampler(SamplerConfig(first_mover="random")).sample(150, see
 
 def play(buyer, seller, scenarios=SCENARIOS, **params):
     names = {"buyer": buyer, "seller": seller}
-    return play_episodes(scenarios, lambda role, s: create_agent(names[role], role=role, seed=s.seed, **params))
+    return play_episodes(
+        scenarios, lambda role, s: create_agent(names[role], role=role, seed=s.seed, **params)
+    )
 
 
 @pytest.mark.parametrize("buyer", STRATEGIES)

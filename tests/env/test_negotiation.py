@@ -110,7 +110,9 @@ def test_too_many_violations_forfeit_the_episode(scenario):
     game.step("seller", ToolCall("nope"))
     result = game.step("seller", ToolCall("nope"))
     assert result.done and result.terminated and "forfeit" in result.feedback
-    assert game.outcome.end_reason == "forfeit" and game.outcome.ended_by == "seller" and not game.outcome.deal
+    assert (
+        game.outcome.end_reason == "forfeit" and game.outcome.ended_by == "seller" and not game.outcome.deal
+    )
 
 
 def test_errors_never_name_a_private_value(scenario):

@@ -19,10 +19,20 @@ def test_same_seed_same_scenarios_other_seed_differs():
 
 def test_scenarios_are_stable_across_processes():
     """No dependence on hash randomisation or process state: a fresh interpreter draws the same values."""
-    code = ("from env.scenario import ScenarioSampler; "
-            "print([(s.buyer_value, s.seller_cost) for s in ScenarioSampler().sample(20, 11)])")
-    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                              env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout for seed in (1, 2)}
+    code = (
+        "from env.scenario import ScenarioSampler; "
+        "print([(s.buyer_value, s.seller_cost) for s in ScenarioSampler().sample(20, 11)])"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(seed), "PATH": ""},
+        ).stdout
+        for seed in (1, 2)
+    }
     assert len(outputs) == 1
 
 
@@ -54,7 +64,7 @@ def test_correlated_values_are_correlated():
         xs = [(s.buyer_value - s.value_low) / (s.value_high - s.value_low) for s in scenarios]
         ys = [(s.seller_cost - s.value_low) / (s.value_high - s.value_low) for s in scenarios]
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+        cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
         return cov / math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
 
     assert abs(correlation(ScenarioSampler().sample(3000, seed=4))) < 0.06
@@ -71,9 +81,11 @@ def test_domains_change_framing_not_economics():
 
 def test_a_new_domain_is_one_yaml_entry(tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text("scenarios:\n  domains: [art]\n  extra_domains:\n    art:\n      currency: GBP\n"
-                      "      currency_symbol: '£'\n      item_source: template\n      item_title: a painting\n"
-                      "      buyer_label: collector\n      seller_label: gallery\n      setting: An art sale.\n")
+    config.write_text(
+        "scenarios:\n  domains: [art]\n  extra_domains:\n    art:\n      currency: GBP\n"
+        "      currency_symbol: '£'\n      item_source: template\n      item_title: a painting\n"
+        "      buyer_label: collector\n      seller_label: gallery\n      setting: An art sale.\n"
+    )
     scenario = ScenarioSampler(SamplerConfig.from_yaml(config)).sample(1, seed=0)[0]
     assert scenario.currency == "GBP" and scenario.item.title == "a painting"
 
@@ -98,15 +110,52 @@ def test_load_catalogue_csv_jsonl_and_craigslist(tmp_path):
     csv_file = tmp_path / "items.csv"
     csv_file.write_text("title,category,description,reference_price\nLamp,home,Brass lamp,40\n")
     jsonl = tmp_path / "items.jsonl"
-    jsonl.write_text(json.dumps({"title": "Bike", "category": "bike", "description": "", "reference_price": 300}))
+    jsonl.write_text(
+        json.dumps({"title": "Bike", "category": "bike", "description": "", "reference_price": 300})
+    )
     craigslist = tmp_path / "train.json"
-    craigslist.write_text(json.dumps([
-        {"scenario": {"kbs": [{"item": {"Title": "Sofa", "Category": "furniture", "Description": ["Blue", "comfy"],
-                                        "Price": 250}},
-                              {"item": {"Title": "Sofa", "Category": "furniture", "Description": ["Blue", "comfy"],
-                                        "Price": 250}}]}},
-        {"scenario": {"kbs": [{"item": {"Title": "Free junk", "Category": "misc", "Description": [], "Price": -1}}]}},
-    ]))
+    craigslist.write_text(
+        json.dumps(
+            [
+                {
+                    "scenario": {
+                        "kbs": [
+                            {
+                                "item": {
+                                    "Title": "Sofa",
+                                    "Category": "furniture",
+                                    "Description": ["Blue", "comfy"],
+                                    "Price": 250,
+                                }
+                            },
+                            {
+                                "item": {
+                                    "Title": "Sofa",
+                                    "Category": "furniture",
+                                    "Description": ["Blue", "comfy"],
+                                    "Price": 250,
+                                }
+                            },
+                        ]
+                    }
+                },
+                {
+                    "scenario": {
+                        "kbs": [
+                            {
+                                "item": {
+                                    "Title": "Free junk",
+                                    "Category": "misc",
+                                    "Description": [],
+                                    "Price": -1,
+                                }
+                            }
+                        ]
+                    }
+                },
+            ]
+        )
+    )
     assert load_catalogue(csv_file)[0].reference_price == 40
     assert load_catalogue(jsonl)[0].title == "Bike"
     (sofa,) = load_catalogue(craigslist)

@@ -31,9 +31,13 @@ def test_linear_equilibrium_realises_27_32_of_the_first_best():
     scenarios = ScenarioSampler(SamplerConfig(tiers=[100.0])).sample(20000, seed=3)
     realised = available = 0.0
     for scenario in scenarios:
-        outcome = play_sealed_bid(scenario, LinearEquilibriumBidder("buyer"), LinearEquilibriumBidder("seller"))
+        outcome = play_sealed_bid(
+            scenario, LinearEquilibriumBidder("buyer"), LinearEquilibriumBidder("seller")
+        )
         realised += outcome.realised_gains
         available += outcome.available_gains
     assert realised / available == pytest.approx(27 / 32, abs=0.015)
-    truthful = [play_sealed_bid(s, TruthfulBidder("buyer"), TruthfulBidder("seller")) for s in scenarios[:500]]
+    truthful = [
+        play_sealed_bid(s, TruthfulBidder("buyer"), TruthfulBidder("seller")) for s in scenarios[:500]
+    ]
     assert all(o.deal == (o.buyer_value >= o.seller_cost) for o in truthful)

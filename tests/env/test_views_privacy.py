@@ -13,8 +13,13 @@ from env.prompts import opening, system_prompt, tool_reply
 from env.scenario import SamplerConfig, ScenarioSampler, other_role
 
 STRATEGIES = ["boulware", "linear", "conceder", "tit_for_tat", "hardliner", "posted_price", "random"]
-SAMPLER = ScenarioSampler(SamplerConfig(domains=["abstract", "marketplace", "hotel_b2b", "used_car", "freelance"],
-                                        first_mover="random", no_zone_share=0.3))
+SAMPLER = ScenarioSampler(
+    SamplerConfig(
+        domains=["abstract", "marketplace", "hotel_b2b", "used_car", "freelance"],
+        first_mover="random",
+        no_zone_share=0.3,
+    )
+)
 
 
 def rendered(view) -> str:
@@ -22,8 +27,12 @@ def rendered(view) -> str:
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32), strategies=st.tuples(st.sampled_from(STRATEGIES), st.sampled_from(STRATEGIES)),
-       observer=st.sampled_from(["buyer", "seller"]), index=st.integers(0, 9))
+@given(
+    seed=st.integers(0, 2**32),
+    strategies=st.tuples(st.sampled_from(STRATEGIES), st.sampled_from(STRATEGIES)),
+    observer=st.sampled_from(["buyer", "seller"]),
+    index=st.integers(0, 9),
+)
 def test_views_are_identical_whatever_the_other_private_value(seed, strategies, observer, index):
     """Replay one episode's moves on a twin scenario whose *other* private value differs: every view of the
     observer, and everything rendered from it, must be the same."""
@@ -32,7 +41,10 @@ def test_views_are_identical_whatever_the_other_private_value(seed, strategies, 
     field = "buyer_value" if hidden == "buyer" else "seller_cost"
     twin_value = round(random.Random(seed).uniform(scenario.value_low, scenario.value_high), 2) + 0.01
     twin = dataclasses.replace(scenario, **{field: twin_value})
-    agents = {role: create_agent(name, role=role, seed=seed) for role, name in zip(("buyer", "seller"), strategies)}
+    agents = {
+        role: create_agent(name, role=role, seed=seed)
+        for role, name in zip(("buyer", "seller"), strategies, strict=True)
+    }
     game, game_twin = Negotiation(scenario), Negotiation(twin)
     while not game.done:
         assert rendered(game.view(observer)) == rendered(game_twin.view(observer))
