@@ -12,15 +12,29 @@ from env.actions import (
     Unparseable,
     tool_schemas,
 )
+from env.hotel_pricing import RoomBlockSpec, draw_room_block
 from env.negotiation import Event, Negotiation, ProtocolRules, StepResult
 from env.outcome import Outcome
-from env.scenario import ROLES, Role, SamplerConfig, Scenario, ScenarioSampler, other_role
+from env.scenario import (
+    ROLES,
+    ROOM_BLOCK_TIER,
+    VALUE_MODELS,
+    Role,
+    SamplerConfig,
+    Scenario,
+    ScenarioSampler,
+    other_role,
+    room_block_prior,
+    room_block_spec,
+)
 from env.views import Offer, PublicEvent, View
 
 __all__ = [
     "ACTION_SPECS",
     "DEFAULT_ACTIONS",
     "ROLES",
+    "ROOM_BLOCK_TIER",
+    "VALUE_MODELS",
     "Action",
     "ActionError",
     "Event",
@@ -30,6 +44,7 @@ __all__ = [
     "ProtocolRules",
     "PublicEvent",
     "Role",
+    "RoomBlockSpec",
     "SamplerConfig",
     "Scenario",
     "ScenarioSampler",
@@ -37,6 +52,9 @@ __all__ = [
     "ToolCall",
     "Unparseable",
     "View",
+    "draw_room_block",
     "other_role",
+    "room_block_prior",
+    "room_block_spec",
     "tool_schemas",
 ]

@@ -30,18 +30,15 @@ class ActionSpec:
     required: tuple[str, ...] = ()
 
     def tool_schema(self) -> dict[str, Any]:
-        """The OpenAI / Hugging Face `tools=` entry for this action."""
+        """The OpenAI / Hugging Face `tools=` entry for this action, byte for byte what
+        `transformers.utils.get_json_schema` derives from the matching TRL tool method (which leaves out `required`
+        when no argument is required), so eval prompts, SFT traces and GRPO rollouts show the model one schema."""
+        parameters: dict[str, Any] = {"type": "object", "properties": self.properties}
+        if self.required:
+            parameters["required"] = list(self.required)
         return {
             "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": {
-                    "type": "object",
-                    "properties": self.properties,
-                    "required": list(self.required),
-                },
-            },
+            "function": {"name": self.name, "description": self.description, "parameters": parameters},
         }
 
 

@@ -84,6 +84,7 @@ class Negotiation:
         self.latest_offer: dict[Role, Offer | None] = {"buyer": None, "seller": None}
         self.violations: dict[Role, int] = {"buyer": 0, "seller": 0}
         self.last_error: dict[Role, str | None] = {"buyer": None, "seller": None}
+        self.last_feedback: dict[Role, str | None] = {"buyer": None, "seller": None}
         self.outcome: Outcome | None = None
         self.public_history: list[PublicEvent] = []  # kept incrementally: views are built every turn
         self.max_price = scenario.value_high * self.rules.max_price_factor
@@ -123,6 +124,7 @@ class Negotiation:
             max_violations=self.rules.max_violations,
             max_price=self.max_price,
             last_error=self.last_error[role],
+            last_feedback=self.last_feedback[role],
             done=self.done,
             context=scenario.context,
         )
@@ -138,9 +140,15 @@ class Negotiation:
 
     # -- moves -------------------------------------------------------------------------------------------
     def step(self, role: Role, move: Move) -> StepResult:
-        """Apply `role`'s move. Never raises for a bad move: it is returned as an error and logged."""
+        """Apply `role`'s move. Never raises for a bad move: it is returned as an error and logged.
+        The result's feedback is also what `role`'s next view holds as `last_feedback`."""
         if role not in ROLES:
             raise ValueError(f"role must be 'buyer' or 'seller', got {role!r}")  # caller bug, not agent error
+        result = self._step(role, move)
+        self.last_feedback[role] = result.feedback
+        return result
+
+    def _step(self, role: Role, move: Move) -> StepResult:
         if self.done:
             return StepResult(False, "The negotiation is over; no further moves are possible.", True)
         try:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from env.actions import ACCEPT_OFFER, DISCLOSE_VALUE, MAKE_OFFER, REJECT_OFFER, SEND_MESSAGE, WALK_AWAY
 from env.views import PublicEvent, View
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: tool replies open with the engine's reply to the move
 
 
-def system_prompt(view: View) -> str:
+def system_prompt(view: View, suffix: str | None = None) -> str:
+    """The rules, the item and this side's own private value; `suffix` (an agent's `system_prompt_suffix`:
+    framing or disclosure instructions) is appended as the last paragraph."""
     domain, fmt = view.domain, view.domain.format_price
     me, them = domain.label(view.role), domain.label(view.other_role)
     if view.role == "buyer":
@@ -47,6 +49,8 @@ def system_prompt(view: View) -> str:
     if view.context:
         facts = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in view.context.items())
         lines.append(f"Deal facts: {facts}.")
+    if suffix:
+        lines.append(suffix)
     return "\n".join(lines)
 
 
@@ -93,11 +97,13 @@ def opening(view: View) -> str:
     """The first user message: what happened before this side's first turn."""
     if not view.history:
         return f"The negotiation starts and you move first. {situation(view)}"
-    return tool_reply("", view, since=0)
+    return tool_reply(view, since=0)
 
 
-def tool_reply(feedback: str, view: View, since: int) -> str:
-    """What an agent reads after its move: the engine's feedback, the other side's moves since, the state."""
+def tool_reply(view: View, since: int) -> str:
+    """What an agent reads after its move: the engine's reply to that move (`view.last_feedback`: deal closed,
+    offer recorded, or the error to fix), the other side's moves since `since` (the history length when this side
+    last acted), and the state of play. The one rendering of a tool result: LLM agents, SFT traces and the GRPO
+    environment all call it, so a model trains on exactly the replies it gets at evaluation time."""
     events = [describe_event(event, view) for event in view.history[since:] if event.actor != view.role]
-    error = f"Error: {view.last_error}" if view.last_error and not feedback.startswith("Error") else ""
-    return "\n".join(part for part in (feedback, *events, error, situation(view)) if part)
+    return "\n".join(part for part in (view.last_feedback, *events, situation(view)) if part)

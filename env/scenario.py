@@ -4,6 +4,10 @@ A scenario fixes everything about one negotiation: the domain and item, the pric
 the seller's private cost, the public prior both values are known to come from, who moves first, the round limit
 and the per-round discount. Randomness comes only from `random.Random` seeded by a hash of the sampler seed and
 the scenario's index, so the same seed gives the same scenarios on every machine and Python version.
+
+Value models: `uniform` and `correlated` place v and c inside the tier's band around the item's reference price;
+`hotel_room_block` draws a room-block deal from `env.hotel_pricing` (the hotel's opportunity cost from its revenue-
+management dynamic program, the tour operator's resale value), its public facts in `Scenario.context`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ from typing import Any, Literal
 
 from env.catalogue import Item, default_catalogue, load_catalogue
 from env.domains import Domain, builtin_domains, parse_domains
+from env.hotel_pricing import (
+    HotelMarket,
+    RoomBlockSpec,
+    draw_room_block,
+    expected_revenue,
+    posted_price_baseline,
+)
 from env.yaml_io import load_yaml
 
 Role = Literal["buyer", "seller"]
@@ -122,6 +133,9 @@ def quantile_tiers(items: list[Item], count: int) -> list[PriceTier]:
 
 
 DEFAULT_TIER_PRICES = [10.0, 100.0, 1_000.0, 10_000.0, 100_000.0]
+ValueModel = Literal["uniform", "correlated", "hotel_room_block"]
+VALUE_MODELS: tuple[str, ...] = ("uniform", "correlated", "hotel_room_block")
+ROOM_BLOCK_TIER = "room_block"  # the one tier of `hotel_room_block`: each deal draws its own scale
 
 
 @dataclass
@@ -137,13 +151,16 @@ class SamplerConfig:
     domains: list[str] = field(default_factory=lambda: ["abstract"])
     extra_domains: dict[str, Any] = field(default_factory=dict)  # new domains, same fields as domains.yaml
     catalogue: str | None = None  # CSV / JSONL / CraigslistBargains JSON; None = the built-in catalogue
-    value_model: Literal["uniform", "correlated"] = "uniform"
+    value_model: ValueModel = "uniform"
     spread: float = 0.5  # values lie in reference * [1 - spread, 1 + spread]
     correlation: float = 0.7  # weight of the common shock under value_model=correlated
     no_zone_share: float | None = None  # share of scenarios with v < c; None = whatever the value model gives
     first_mover: Literal["buyer", "seller", "random"] = "seller"
     max_rounds: int = 10
     discount: float = 1.0
+    # value_model=hotel_room_block: `RoomBlockSpec` ranges (env/hotel_pricing.py), e.g. {nights: [2, 4],
+    # rack_rate: [90, 180]}; a single number fixes a range; {} = the documented defaults
+    hotel: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 < self.spread < 1:
@@ -152,10 +169,27 @@ class SamplerConfig:
             raise ValueError("correlation must be in [0, 1]")
         if self.no_zone_share is not None and not 0 <= self.no_zone_share <= 1:
             raise ValueError("no_zone_share must be in [0, 1]")
-        if self.value_model not in ("uniform", "correlated"):
-            raise ValueError("value_model must be 'uniform' or 'correlated'")
+        if self.value_model not in VALUE_MODELS:
+            raise ValueError(f"value_model must be one of {', '.join(VALUE_MODELS)}; got {self.value_model!r}")
+        if self.value_model == "hotel_room_block":
+            if self.tiers is not None or self.quantile_tiers is not None:
+                raise ValueError(
+                    "value_model hotel_room_block draws each deal's scale from `hotel:` (rooms, nights, rack "
+                    "rate): drop `tiers` / `quantile_tiers`"
+                )
+            if self.no_zone_share is not None:
+                raise ValueError(
+                    "no_zone_share does not apply to value_model hotel_room_block: whether a room block has a zone "
+                    "of agreement follows from its `hotel:` ranges"
+                )
+            self.room_block_spec()  # a bad `hotel:` mapping fails here, not at the first draw
+        elif self.hotel:
+            raise ValueError("`hotel:` settings go with `value_model: hotel_room_block`")
         if self.first_mover not in ("buyer", "seller", "random"):
             raise ValueError("first_mover must be 'buyer', 'seller' or 'random'")
+
+    def room_block_spec(self) -> RoomBlockSpec:
+        return room_block_spec(self.hotel)
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any]) -> SamplerConfig:
@@ -173,6 +207,52 @@ class SamplerConfig:
         return cls.from_mapping(loaded.get("scenarios", loaded))
 
 
+def room_block_spec(mapping: dict[str, Any] | None) -> RoomBlockSpec:
+    """A `hotel:` mapping as `RoomBlockSpec`: ranges as [low, high] (or one number for a fixed value)."""
+    mapping = dict(mapping or {})
+    known = RoomBlockSpec.__dataclass_fields__
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise ValueError(f"unknown hotel setting(s) {unknown}; known: {sorted(known)}")
+    fields: dict[str, Any] = {}
+    for name, value in mapping.items():
+        if name == "periods_per_day":
+            fields[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            fields[name] = (value, value)
+        elif isinstance(value, list | tuple) and len(value) == 2:
+            fields[name] = tuple(value)
+        else:
+            raise ValueError(f"hotel setting {name!r} must be [low, high] or one number, got {value!r}")
+    return RoomBlockSpec(**fields)
+
+
+def room_block_prior(context: dict[str, Any], spec: RoomBlockSpec) -> tuple[float, float]:
+    """The public prior [low, high] of a room-block deal: bounds on both private values that follow from its public
+    facts (block_rooms k, nights N, days_to_arrival, rack_rate θ) and the spec's ranges alone.
+
+    Operator: v = k N θ · markup · (1 - other costs share), so the ranges bound it. Hotel: every unsold room earns
+    at least its salvage, so a block costs at least k N θ · min salvage share; the room value V(n, t) is concave in
+    n, so a block forgoes at most k times the value of a hotel's last room, V(1, t), which grows with the demand λ
+    and the salvage: at most k V(1, t) at the highest of both. Rounded outwards to the cent."""
+    rooms, nights, rack = context["block_rooms"], context["nights"], context["rack_rate"]
+    block = rooms * nights * rack
+    value_low = block * spec.resale_markup[0] * (1 - spec.other_costs_share[1])
+    value_high = block * spec.resale_markup[1] * (1 - spec.other_costs_share[0])
+    richest_last_room = HotelMarket(
+        rooms=1,
+        periods=context["days_to_arrival"] * spec.periods_per_day,
+        arrival_probability=spec.arrival_probability[1],
+        rack_rate=rack,
+        nights=nights,
+        salvage=rack * spec.salvage_share[1],
+    )
+    cost_low = block * spec.salvage_share[0]
+    cost_high = rooms * expected_revenue(richest_last_room)
+    low, high = min(value_low, cost_low), max(value_high, cost_high)
+    return math.floor(low * 100) / 100, math.ceil(high * 100) / 100
+
+
 def derive_seed(*parts: object) -> int:
     """A 63-bit seed from any parts, stable across machines (unlike `hash()`)."""
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
@@ -187,7 +267,19 @@ class ScenarioSampler:
         if missing:
             raise ValueError(f"unknown domain(s) {missing}; known: {sorted(self.domains)}")
         self.items = load_catalogue(self.config.catalogue) if self.config.catalogue else default_catalogue()
-        if self.config.quantile_tiers:
+        self.room_block: RoomBlockSpec | None = None
+        if self.config.value_model == "hotel_room_block":
+            self.room_block = self.config.room_block_spec()
+            listed = [name for name in self.config.domains if self.domains[name].item_source != "template"]
+            if listed:
+                raise ValueError(
+                    f"value_model hotel_room_block needs template domains (the item is the room block), not "
+                    f"catalogue domain(s) {listed}; use e.g. hotel_b2b"
+                )
+            spec = self.room_block
+            typical = math.prod((low + high) / 2 for low, high in (spec.block_rooms, spec.nights, spec.rack_rate))
+            self.tiers = [PriceTier(ROOM_BLOCK_TIER, typical, 0.0, math.inf)]  # each item carries its own price
+        elif self.config.quantile_tiers:
             self.tiers = quantile_tiers(self.items, self.config.quantile_tiers)
         else:
             self.tiers = decade_tiers(self.config.tiers or DEFAULT_TIER_PRICES)
@@ -217,6 +309,8 @@ class ScenarioSampler:
             raise ValueError(f"unknown domain {domain!r}; known: {sorted(self.domains)}")
         config, rng = self.config, random.Random(seed)
         price_tier, framing = self.tier_by_name[tier], self.domains[domain]
+        if self.room_block is not None:
+            return self._draw_room_block(seed, rng, tier, framing)
         item = self._item(rng, price_tier, framing)
         low = item.reference_price * (1 - config.spread)
         high = item.reference_price * (1 + config.spread)
@@ -241,6 +335,33 @@ class ScenarioSampler:
             first_mover=first_mover,
             max_rounds=config.max_rounds,
             discount=config.discount,
+        )
+
+    def _draw_room_block(self, seed: int, rng: random.Random, tier: str, framing: Domain) -> Scenario:
+        """A hotel room-block deal: private values from the hotel's and the operator's models, public facts in the
+        context (plus the hotel's naive rate-card quote, `naive_posted_price`, which the posted-price baseline
+        posts), and the prior those facts imply."""
+        assert self.room_block is not None
+        config, deal = self.config, draw_room_block(rng, self.room_block)
+        naive_price = posted_price_baseline(deal).price  # rack rate × rooms × nights: public facts alone
+        low, high = room_block_prior(deal.context, self.room_block)
+        first_mover = (
+            config.first_mover if config.first_mover != "random" else rng.choice(["buyer", "seller"])
+        )
+        return Scenario(
+            scenario_id=f"{framing.name}-{tier}-{seed:016x}",
+            seed=seed,
+            domain=framing,
+            item=Item(framing.item_title, framing.name, framing.item_description, naive_price),
+            price_tier=tier,
+            buyer_value=deal.buyer_value,
+            seller_cost=deal.seller_cost,
+            value_low=low,
+            value_high=high,
+            first_mover=first_mover,
+            max_rounds=config.max_rounds,
+            discount=config.discount,
+            context={**deal.context, "naive_posted_price": naive_price},
         )
 
     def _value_draw(self, rng: random.Random) -> tuple[float, float]:

@@ -56,7 +56,8 @@ class View:
     violations: int
     max_violations: int
     max_price: float
-    last_error: str | None = None
+    last_error: str | None = None  # why this side's previous move was refused, if it was
+    last_feedback: str | None = None  # the engine's reply to this side's previous move (`StepResult.feedback`)
     done: bool = False
     context: dict[str, Any] = field(default_factory=dict)
 

@@ -94,8 +94,26 @@ def test_bad_moves_are_readable_errors_and_recorded_violations(scenario, move, e
     assert game.violations == {"buyer": 0, "seller": 1}
     assert game.events[-1].kind == "violation" and not game.events[-1].public
     assert game.view("seller").last_error and expected in game.view("seller").last_error
+    assert game.view("seller").last_feedback == result.feedback and game.view("buyer").last_feedback is None
     assert game.turn == "seller"  # the turn is not lost: the episode goes on
     assert game.step("seller", offer_call(12.0)).ok
+
+
+def test_each_side_views_the_reply_to_its_own_previous_move(scenario):
+    game = Negotiation(scenario)
+    assert game.view("seller").last_feedback is None and game.view("buyer").last_feedback is None
+    game.step("seller", offer_call(12.5))
+    assert game.view("seller").last_feedback == "Your offer of $12.50 is on the table."
+    assert game.view("buyer").last_feedback is None  # the other side's move is an event, not a reply
+    game.step("buyer", ToolCall("reject_offer"))
+    game.step("seller", ToolCall("send_message", {"text": "Make me an offer."}))
+    assert game.view("buyer").last_feedback == "You rejected the seller's offer."
+    assert game.view("seller").last_feedback == "Message sent to the buyer."
+    game.step("buyer", offer_call(9.0))
+    result = game.step("seller", ToolCall("accept_offer"))
+    assert game.view("seller").last_feedback == result.feedback == "Deal closed at $9.00."
+    assert game.view("buyer").last_feedback == "Your offer of $9.00 is on the table."
+    assert game.step("buyer", offer_call(10.0)).feedback == game.view("buyer").last_feedback
 
 
 def test_acting_out_of_turn_is_a_violation_of_the_mover(scenario):

@@ -1,14 +1,25 @@
-"""Scenario sampling: determinism, tiers across orders of magnitude, value models, catalogues and domains."""
+"""Scenario sampling: determinism, tiers across orders of magnitude, value models (hotel room blocks too),
+catalogues and domains."""
 
+import hashlib
 import json
 import math
+import random
 import subprocess
 import sys
 
 import pytest
 
 from env.catalogue import default_catalogue, load_catalogue
-from env.scenario import SamplerConfig, Scenario, ScenarioSampler
+from env.hotel_pricing import (
+    HotelMarket,
+    RoomBlockSpec,
+    TourOperator,
+    block_opportunity_cost,
+    draw_room_block,
+    posted_price_baseline,
+)
+from env.scenario import ROOM_BLOCK_TIER, SamplerConfig, Scenario, ScenarioSampler, room_block_prior
 
 
 def test_same_seed_same_scenarios_other_seed_differs():
@@ -169,3 +180,103 @@ def test_load_catalogue_csv_jsonl_and_craigslist(tmp_path):
 def test_scenario_round_trips_through_json():
     for scenario in ScenarioSampler(SamplerConfig(domains=["marketplace", "hotel_b2b"])).sample(10, seed=3):
         assert Scenario.from_dict(json.loads(json.dumps(scenario.to_dict()))) == scenario
+
+
+# -- pinned draws ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("settings", "digest"),
+    [
+        ({}, "317f95a8cfd0cc3b"),
+        ({"value_model": "correlated", "correlation": 0.5, "first_mover": "random"}, "139dc17c1437d60c"),
+        (
+            {"no_zone_share": 0.3, "domains": ["abstract", "marketplace", "hotel_b2b"], "spread": 0.3},
+            "af7930c363126544",
+        ),
+    ],
+    ids=["uniform", "correlated", "no_zone_share"],
+)
+def test_the_tier_value_models_draw_bit_identical_scenarios(settings, digest):
+    """Stored runs and GRPO tables rebuild scenarios from seeds: a new value model must not move the old draws."""
+    scenarios = ScenarioSampler(SamplerConfig(**settings)).sample(300, seed=12)
+    text = json.dumps([scenario.to_dict() for scenario in scenarios], sort_keys=True)
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == digest
+
+
+# -- hotel room blocks -------------------------------------------------------------------------------------------
+HOTEL = SamplerConfig(value_model="hotel_room_block", domains=["hotel_b2b"], max_rounds=5)
+PUBLIC_FACTS = {"block_rooms", "nights", "days_to_arrival", "rack_rate", "naive_posted_price"}
+
+
+def test_room_blocks_take_their_values_from_the_hotel_model_and_show_only_public_facts():
+    sampler = ScenarioSampler(HOTEL)
+    assert sampler.tier_names == [ROOM_BLOCK_TIER]
+    scenarios = sampler.sample(60, seed=0)
+    for scenario in scenarios:
+        deal = draw_room_block(random.Random(scenario.seed), RoomBlockSpec())
+        assert (scenario.buyer_value, scenario.seller_cost) == (deal.buyer_value, deal.seller_cost)
+        facts = scenario.context
+        assert set(facts) == PUBLIC_FACTS and {k: facts[k] for k in deal.context} == deal.context
+        assert facts["naive_posted_price"] == posted_price_baseline(deal).price == scenario.item.reference_price
+        assert facts["naive_posted_price"] == round(facts["rack_rate"] * facts["block_rooms"] * facts["nights"], 2)
+        assert scenario.value_low <= min(scenario.buyer_value, scenario.seller_cost)
+        assert max(scenario.buyer_value, scenario.seller_cost) <= scenario.value_high
+        # the prior is a function of the public facts alone
+        assert (scenario.value_low, scenario.value_high) == room_block_prior(facts, RoomBlockSpec())
+        assert scenario.currency == "EUR" and scenario.item.title == "a hotel room-block contract"
+    assert 0.05 < sum(not s.has_zone_of_agreement for s in scenarios) / len(scenarios) < 0.95
+
+
+def test_the_room_block_prior_holds_at_the_extremes_of_every_private_range():
+    """The bounds are for every deal the spec allows, not just the ones drawn: push each private draw to its ends."""
+    spec = RoomBlockSpec()
+    facts = {"block_rooms": 15, "nights": 2, "days_to_arrival": 60, "rack_rate": 120.0}
+    low, high = room_block_prior(facts, spec)
+    block = 15 * 2 * 120.0
+    for inventory in (15, 100):
+        for arrival in spec.arrival_probability:
+            for salvage in spec.salvage_share:
+                market = HotelMarket(inventory, 60 * spec.periods_per_day, arrival, 120.0, 2, 120.0 * salvage)
+                assert low <= block_opportunity_cost(market, 15) <= high
+    for markup in spec.resale_markup:
+        for other in spec.other_costs_share:
+            assert low <= TourOperator(120.0 * markup, other).block_value(15, 2) <= high
+
+
+def test_room_blocks_are_deterministic_and_rebuild_from_their_row():
+    sampler = ScenarioSampler(HOTEL)
+    scenarios = sampler.sample(20, seed=4)
+    assert scenarios == ScenarioSampler(HOTEL).sample(20, seed=4) != sampler.sample(20, seed=5)
+    for scenario in scenarios[:5]:
+        assert sampler.draw(scenario.seed, tier=scenario.price_tier, domain="hotel_b2b") == scenario
+        assert Scenario.from_dict(json.loads(json.dumps(scenario.to_dict()))) == scenario
+
+
+def test_the_hotel_mapping_sets_the_room_block_ranges():
+    config = SamplerConfig.from_mapping(
+        {"value_model": "hotel_room_block", "domains": ["hotel_b2b"], "hotel": {"nights": 3, "rack_rate": [90, 110]}}
+    )
+    assert config.room_block_spec() == RoomBlockSpec(nights=(3, 3), rack_rate=(90, 110))
+    for scenario in ScenarioSampler(config).sample(10, seed=1):
+        assert scenario.context["nights"] == 3 and 90 <= scenario.context["rack_rate"] <= 110
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"hotel": {"nights": 2}}, "go with `value_model: hotel_room_block`"),
+        ({"value_model": "hotel_room_block", "hotel": {"night": 2}}, "unknown hotel setting"),
+        ({"value_model": "hotel_room_block", "hotel": {"nights": [1, 2, 3]}}, "must be \\[low, high\\]"),
+        ({"value_model": "hotel_room_block", "hotel": {"nights": [3, 1]}}, "low <= high"),
+        ({"value_model": "hotel_room_block", "tiers": [100]}, "drop `tiers`"),
+        ({"value_model": "hotel_room_block", "no_zone_share": 0.2}, "does not apply"),
+        ({"value_model": "lognormal"}, "value_model must be one of"),
+    ],
+)
+def test_bad_hotel_settings_fail_with_a_clear_message(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerConfig.from_mapping(settings)
+
+
+def test_room_blocks_need_a_template_domain():
+    with pytest.raises(ValueError, match="template domains"):
+        ScenarioSampler(SamplerConfig(value_model="hotel_room_block", domains=["marketplace"]))

@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,10 +21,15 @@ SAMPLER = ScenarioSampler(
         no_zone_share=0.3,
     )
 )
+# room blocks carry public deal facts (rooms, nights, rack rate, the naive quote) in the context and a prior
+# derived from them: none of it may move with a private value either
+HOTEL = ScenarioSampler(
+    SamplerConfig(value_model="hotel_room_block", domains=["hotel_b2b"], first_mover="random", max_rounds=6)
+)
 
 
 def rendered(view) -> str:
-    return "\n".join([repr(view), system_prompt(view), opening(view), tool_reply("", view, 0)])
+    return "\n".join([repr(view), system_prompt(view), opening(view), tool_reply(view, 0)])
 
 
 @settings(max_examples=60, deadline=None)
@@ -32,11 +38,13 @@ def rendered(view) -> str:
     strategies=st.tuples(st.sampled_from(STRATEGIES), st.sampled_from(STRATEGIES)),
     observer=st.sampled_from(["buyer", "seller"]),
     index=st.integers(0, 9),
+    sampler=st.sampled_from([SAMPLER, HOTEL]),
 )
-def test_views_are_identical_whatever_the_other_private_value(seed, strategies, observer, index):
+def test_views_are_identical_whatever_the_other_private_value(seed, strategies, observer, index, sampler):
     """Replay one episode's moves on a twin scenario whose *other* private value differs: every view of the
-    observer, and everything rendered from it, must be the same."""
-    scenario = SAMPLER.sample(index + 1, seed)[index]
+    observer, and everything rendered from it (the tool replies with their `last_feedback` too), must be the
+    same."""
+    scenario = sampler.sample(index + 1, seed)[index]
     hidden = other_role(observer)
     field = "buyer_value" if hidden == "buyer" else "seller_cost"
     twin_value = round(random.Random(seed).uniform(scenario.value_low, scenario.value_high), 2) + 0.01
@@ -53,11 +61,15 @@ def test_views_are_identical_whatever_the_other_private_value(seed, strategies, 
         result, result_twin = game.step(role, move), game_twin.step(role, move)
         if role == observer:
             assert result.feedback == result_twin.feedback
+            # the reply to the observer's move reaches its next view, and the tool reply rendered from it
+            assert game.view(observer).last_feedback == game_twin.view(observer).last_feedback == result.feedback
+            assert result.feedback in tool_reply(game.view(observer), 0)
     assert rendered(game.view(observer)) == rendered(game_twin.view(observer))
 
 
-def test_prompts_show_own_value_and_not_the_others():
-    for scenario in SAMPLER.sample(50, seed=3):
+@pytest.mark.parametrize("sampler", [SAMPLER, HOTEL], ids=["tiers", "room_blocks"])
+def test_prompts_show_own_value_and_not_the_others(sampler):
+    for scenario in sampler.sample(50, seed=3):
         game = Negotiation(scenario)
         for role in ("buyer", "seller"):
             text = rendered(game.view(role))

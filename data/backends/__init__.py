@@ -1,0 +1,1 @@
+"""Where an LLM agent's completions come from: an OpenAI-compatible endpoint, transformers or vLLM offline."""

@@ -1,0 +1,51 @@
+"""An LLM negotiator: renders its side's view as a chat with the environment's tools, and reads one move back.
+
+The agent keeps its own multi-turn history (`Transcript`), so the model sees its earlier calls and the replies to
+them. Whatever the backend returns is parsed by `tool_parsing`: a reply with no usable tool call becomes a
+protocol violation that the model reads on its next turn, never a crash. A request that fails after its retries
+raises (`EndpointFailure` or `ModelStopped`), so the episode is retried or recorded as an error, never scored.
+"""
+
+from __future__ import annotations
+
+from data.backends.reliability import ReliableBackend
+from data.tool_parsing import parse_reply
+from data.transcript import Transcript
+from env.actions import ToolCall, tool_schemas
+from env.agents.base import Agent, AgentTurn
+from env.scenario import Role, derive_seed
+from env.views import View
+
+
+class LLMAgent(Agent):
+    version = "llm-1"
+
+    def __init__(
+        self,
+        role: Role,
+        seed: int = 0,
+        *,
+        name: str,
+        backend: ReliableBackend,
+        system_prompt_suffix: str | None = None,
+    ) -> None:
+        super().__init__(role, seed)
+        self.name = name
+        self.backend = backend
+        self.transcript = Transcript(system_prompt_suffix)  # framing / disclosure instructions, if any
+        self.requests = 0
+
+    async def act(self, view: View) -> AgentTurn:
+        self.transcript.observe(view)
+        completion = await self.backend.complete(
+            self.transcript.messages,
+            tool_schemas(view.allowed_actions),
+            seed=derive_seed(self.seed, self.requests) % 2**31,
+        )
+        self.requests += 1
+        reply = parse_reply(
+            completion.text, completion.tool_calls, completion.reasoning, view.allowed_actions
+        )
+        call = reply.move if isinstance(reply.move, ToolCall) else None
+        self.transcript.add_move(reply.content, call, reply.reasoning)
+        return AgentTurn(reply.move, reply.reasoning, completion.text, completion.usage)

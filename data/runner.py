@@ -1,0 +1,271 @@
+"""Playing many episodes concurrently into an `EpisodeStore`: bounded, resumable, and honest about failures.
+
+`concurrency` negotiations are kept in flight (latency-bound rollouts need that many requests waiting at once).
+Each finished episode is written the moment it ends. An episode whose agent fails (endpoint down after retries)
+is logged as an error and tried again, up to `max_attempts`; it is never scored as "no deal". Episodes whose
+model was stopped are logged as errors without being played. Episode ids are deterministic, so running the same
+jobs again plays only what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from data.agent_specs import AgentSpec, build_agent, close_backends, shared_backend
+from data.backends.reliability import ModelStopped
+from data.episode_store import EpisodeStore
+from data.redaction import redact
+from env.agents.base import Agent
+from env.negotiation import ProtocolRules
+from env.prompts import PROMPT_VERSION
+from env.runner import Episode, play_episode
+from env.scenario import ROLES, Scenario, derive_seed
+
+_USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    episode_id: str
+    scenario: Scenario
+    buyer: AgentSpec
+    seller: AgentSpec
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def episode_id(scenario: Scenario, buyer: AgentSpec, seller: AgentSpec, repetition: int = 0) -> str:
+    """Deterministic: the same scenario, players and repetition always give the same id."""
+    key = json.dumps(
+        [scenario.scenario_id, scenario.seed, buyer.identity(), seller.identity(), repetition],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+@dataclass
+class RunSummary:
+    jobs: int = 0
+    already_done: int = 0  # skipped because the store had them
+    completed: int = 0  # played and stored in this run
+    deals: int = 0
+    failed: int = 0  # episodes still missing after this run (rerun to retry them)
+    error_attempts: int = 0  # failed attempts logged to errors.jsonl
+    elapsed_s: float = 0.0
+    requests: int = 0  # model requests of the completed episodes
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)  # per agent: tokens, cost, requests
+    backends: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # per LLM agent: retries, failures, stop
+    stopped: dict[str, str] = field(default_factory=dict)  # agent name -> why it was stopped
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"requests_per_second": self.requests_per_second}
+
+
+def turn_usage(turns: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Summed usage of a list of stored turns; `requests` counts the turns that made one."""
+    total: Counter[str] = Counter()
+    for turn in turns:
+        usage = turn.get("usage") or {}
+        if usage:
+            total["requests"] += 1
+        for key in _USAGE_FIELDS:
+            if isinstance(usage.get(key), int | float):
+                total[key] += usage[key]
+    return dict(total)
+
+
+def _as_record(episode: Episode) -> dict[str, Any]:
+    """`Episode.as_record()`'s layout; built here because `vars()` there fails on the slotted move classes."""
+    record = episode.negotiation.as_record()
+    record["turns"] = [
+        {
+            "role": role,
+            "move": asdict(turn.move),
+            "move_type": type(turn.move).__name__,
+            "reasoning": turn.reasoning,
+            "raw_output": turn.raw_output,
+            "usage": turn.usage,
+        }
+        for role, turn in episode.turns
+    ]
+    return record
+
+
+def episode_record(
+    job: EpisodeJob, episode: Episode, agents: dict[str, Agent], attempt: int
+) -> dict[str, Any]:
+    record = _as_record(episode)
+    specs = {"buyer": job.buyer, "seller": job.seller}
+    return {
+        "episode_id": job.episode_id,
+        "status": "ok",
+        "metadata": job.metadata,
+        "agents": {role: specs[role].to_dict() | {"version": agents[role].version} for role in ROLES},
+        "prompt_version": PROMPT_VERSION,
+        "rules": asdict(episode.negotiation.rules),
+        "usage": {role: turn_usage(t for t in record["turns"] if t["role"] == role) for role in ROLES},
+        "attempts": attempt,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **record,
+    }
+
+
+class _Progress:
+    """tqdm bar with deals, errors and the ETA; a no-op when progress is off."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            initial=done,
+            desc="episodes",
+            unit="ep",
+            file=sys.stderr,
+            disable=not enabled,
+            dynamic_ncols=True,
+        )
+        self.deals = self.errors = self.failed = 0
+
+    def update(
+        self, *, finished: bool = False, deal: bool = False, error: bool = False, failed: bool = False
+    ):
+        self.deals += deal
+        self.errors += error
+        self.failed += failed
+        self.bar.set_postfix(deals=self.deals, errors=self.errors, failed=self.failed, refresh=False)
+        if finished or failed:
+            self.bar.update()
+        else:
+            self.bar.refresh()
+
+    def say(self, message: str) -> None:
+        self.bar.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+async def run_jobs(
+    jobs: Iterable[EpisodeJob],
+    store: EpisodeStore,
+    *,
+    concurrency: int,
+    max_attempts: int = 3,
+    rules: ProtocolRules | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Play every job the store does not have yet; return what happened."""
+    if concurrency < 1 or max_attempts < 1:
+        raise ValueError("concurrency and max_attempts must be at least 1")
+    unique = list({job.episode_id: job for job in jobs}.values())
+    done = store.completed_ids()
+    pending = [job for job in unique if job.episode_id not in done]
+    summary = RunSummary(jobs=len(unique), already_done=len(unique) - len(pending))
+    bar = _Progress(len(unique), summary.already_done, progress)
+    queue = list(reversed(pending))
+    usage: dict[str, Counter[str]] = defaultdict(Counter)
+    specs = {spec.name: spec for job in pending for spec in (job.buyer, job.seller)}
+    for spec in specs.values():
+        build_agent(spec, "buyer", 0)  # a bad spec (unknown strategy, missing extra) fails before any work
+    models = {name: shared_backend(spec) for name, spec in specs.items() if spec.kind != "scripted"}
+    for backend in models.values():  # a model stopped by an earlier run in this process gets another chance
+        backend.reset()
+
+    def log_error(job: EpisodeJob, attempt: int, error: BaseException, kind: str) -> None:
+        summary.error_attempts += 1
+        store.record_error(
+            {
+                "episode_id": job.episode_id,
+                "attempt": attempt,
+                "kind": kind,
+                "error": redact(f"{type(error).__name__}: {error}"),
+                "buyer": job.buyer.name,
+                "seller": job.seller.name,
+                "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+
+    def announce_stops() -> None:
+        for name, backend in models.items():
+            if backend.stopped and name not in summary.stopped:
+                summary.stopped[name] = backend.stopped
+                bar.say(backend.stopped)
+
+    async def play(job: EpisodeJob) -> None:
+        for attempt in range(1, max_attempts + 1):
+            agents = {
+                "buyer": build_agent(job.buyer, "buyer", derive_seed(job.episode_id, "buyer")),
+                "seller": build_agent(job.seller, "seller", derive_seed(job.episode_id, "seller")),
+            }
+            try:
+                episode = await play_episode(job.scenario, agents["buyer"], agents["seller"], rules)
+            except ModelStopped as error:
+                log_error(job, attempt, error, "model_stopped")
+                announce_stops()
+                break  # retrying cannot help until the model is fixed
+            except Exception as error:  # an endpoint failure or a bug: either way, not a "no deal"
+                log_error(job, attempt, error, "infrastructure")
+                announce_stops()
+                bar.update(error=True)
+                continue
+            finally:
+                for agent in agents.values():
+                    await agent.aclose()
+            record = episode_record(job, episode, agents, attempt)
+            await asyncio.to_thread(store.write, record)
+            summary.completed += 1
+            summary.deals += episode.outcome.deal
+            for role in ROLES:
+                usage[job.buyer.name if role == "buyer" else job.seller.name].update(record["usage"][role])
+            bar.update(finished=True, deal=episode.outcome.deal)
+            return
+        summary.failed += 1
+        bar.update(failed=True)
+
+    async def worker() -> None:
+        while queue:
+            await play(queue.pop())
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(pending)))))
+    finally:
+        summary.elapsed_s = time.perf_counter() - started
+        bar.close()
+        await close_backends()
+    summary.usage = {name: dict(counts) for name, counts in usage.items() if counts}
+    summary.requests = int(sum(counts.get("requests", 0) for counts in usage.values()))
+    summary.backends = {name: backend.stats() for name, backend in models.items()}
+    return summary
+
+
+def run_jobs_sync(
+    jobs: Iterable[EpisodeJob],
+    store: EpisodeStore,
+    *,
+    concurrency: int,
+    max_attempts: int = 3,
+    rules: ProtocolRules | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    return asyncio.run(
+        run_jobs(
+            jobs, store, concurrency=concurrency, max_attempts=max_attempts, rules=rules, progress=progress
+        )
+    )

@@ -1,0 +1,127 @@
+"""Round-robin tournaments: every ordered pair of agents, both roles, on paired scenarios.
+
+Config (YAML, `${VAR:-default}` expanded; see configs/tournament/):
+    seed: 0
+    episodes_per_pairing: 50      # scenarios per ordered pair: the SAME scenarios for every pair (paired design)
+    repetitions: 1                # plays of each (pair, scenario), with different agent seeds
+    self_play: false              # also pair each agent with itself
+    concurrency: 16               # negotiations in flight
+    max_attempts: 3               # tries of an episode whose agent failed
+    rules: {max_violations: 3}    # env.negotiation.ProtocolRules
+    scenarios: {...}              # env.scenario.SamplerConfig
+    agents: [...]                 # data.agent_specs.AgentSpec
+    x-anything: ...               # ignored: a place for YAML anchors shared by several agents
+Pair (A, B) has A buying from B; (B, A) swaps the roles, so each agent meets each other in both roles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from data.agent_specs import AgentSpec
+from data.runner import EpisodeJob, episode_id
+from env.negotiation import ProtocolRules
+from env.scenario import SamplerConfig, ScenarioSampler
+from env.yaml_io import load_yaml
+
+
+@dataclass
+class TournamentConfig:
+    agents: list[AgentSpec]
+    scenarios: SamplerConfig = field(default_factory=SamplerConfig)
+    rules: ProtocolRules = field(default_factory=ProtocolRules)
+    seed: int = 0
+    episodes_per_pairing: int = 10
+    repetitions: int = 1
+    self_play: bool = False
+    concurrency: int = 8
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        names = [agent.name for agent in self.agents]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"agent names must be unique; repeated: {duplicates}")
+        if len(self.agents) < (1 if self.self_play else 2):
+            raise ValueError("a tournament needs at least two agents (or one with self_play: true)")
+        for name in ("episodes_per_pairing", "repetitions", "concurrency", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any]) -> TournamentConfig:
+        known = {f.name for f in fields(cls)}
+        mapping = {key: value for key, value in mapping.items() if not str(key).startswith("x-")}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ValueError(f"unknown tournament setting(s) {unknown}; known: {sorted(known)}")
+        if not mapping.get("agents"):
+            raise ValueError("the config lists no `agents`")
+        values = dict(mapping)
+        values["agents"] = [AgentSpec.from_mapping(agent) for agent in mapping["agents"]]
+        values["scenarios"] = SamplerConfig.from_mapping(mapping.get("scenarios") or {})
+        rules = dict(mapping.get("rules") or {})
+        if "actions" in rules:
+            rules["actions"] = tuple(rules["actions"])
+        values["rules"] = ProtocolRules(**rules)
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TournamentConfig:
+        return cls.from_mapping(load_yaml(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["agents"] = [agent.to_dict() for agent in self.agents]
+        return data
+
+
+def pairings(config: TournamentConfig) -> list[tuple[AgentSpec, AgentSpec]]:
+    """(buyer, seller) for every ordered pair of distinct agents, plus self-play pairs when asked."""
+    return [
+        (buyer, seller)
+        for buyer in config.agents
+        for seller in config.agents
+        if buyer.name != seller.name or config.self_play
+    ]
+
+
+def tournament_jobs(config: TournamentConfig) -> list[EpisodeJob]:
+    """Scenario-major order, so that a run cut short has played every pair on the same scenarios."""
+    sampler = ScenarioSampler(config.scenarios)
+    scenarios = sampler.sample(config.episodes_per_pairing, config.seed)
+    return [
+        EpisodeJob(
+            episode_id(scenario, buyer, seller, repetition),
+            scenario,
+            buyer,
+            seller,
+            {
+                "buyer": buyer.name,
+                "seller": seller.name,
+                "repetition": repetition,
+                "tournament_seed": config.seed,
+            },
+        )
+        for scenario in scenarios
+        for repetition in range(config.repetitions)
+        for buyer, seller in pairings(config)
+    ]
+
+
+def check_resumable(previous: dict[str, Any] | None, config: TournamentConfig) -> None:
+    """A run directory resumes only the same game: same scenario settings, rules and seed."""
+    if previous is None:
+        return
+    current = json.loads(json.dumps(config.to_dict(), default=str))  # as the manifest stored it
+    changed = [
+        key for key in ("scenarios", "rules", "seed") if previous.get("config", {}).get(key) != current[key]
+    ]
+    if changed:
+        raise ValueError(
+            f"the run directory was started with different {', '.join(changed)}; resuming would mix two games. "
+            "Use a new --out directory (or restore the original config)"
+        )

@@ -1,0 +1,64 @@
+"""One side's chat as its model reads it: the system prompt, the opening, then its moves and the replies to them.
+
+LLM agents build it turn by turn while they play; `data.traces` rebuilds it from a stored episode by replaying the
+moves, so an SFT example is exactly the conversation an agent holds at evaluation time. Everything the agent reads
+is rendered from its own `View` by `env.prompts`, so nothing here can hold the other side's private value.
+
+Messages are kept in one neutral form (OpenAI chat format, tool-call arguments as dicts when they parse); each
+backend adapts it to its wire (JSON-string arguments for endpoints, dicts for chat templates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from env.actions import ToolCall
+from env.prompts import opening, system_prompt, tool_reply
+from env.views import View
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Transcript:
+    system_prompt_suffix: str | None = None  # the agent's own instructions, appended to the system prompt
+    messages: list[Message] = field(default_factory=list)
+    since: int = 0  # len(view.history) when this side last acted: the reply covers what happened since
+    open_call: tuple[str, str] | None = None  # (id, name) of the last tool call, which the next reply answers
+
+    def observe(self, view: View) -> None:
+        """Add what the agent reads before acting: the prompt and opening, or the reply to its last move."""
+        if not self.messages:
+            self.messages += [
+                {"role": "system", "content": system_prompt(view, self.system_prompt_suffix)},
+                {"role": "user", "content": opening(view)},
+            ]
+        else:
+            reply = tool_reply(view, self.since)
+            if self.open_call:
+                call_id, name = self.open_call
+                self.messages.append(
+                    {"role": "tool", "tool_call_id": call_id, "name": name, "content": reply}
+                )
+            else:  # the last reply held no tool call: there is nothing to answer, so the user speaks
+                self.messages.append({"role": "user", "content": reply})
+        self.since = len(view.history)
+        self.open_call = None
+
+    def add_move(self, content: str, call: ToolCall | None, reasoning: str | None = None) -> None:
+        """Add the agent's reply: its visible words and the tool call the engine executed, if any."""
+        message: Message = {"role": "assistant", "content": content}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        if call is not None:
+            call_id = f"call_{sum(m['role'] == 'assistant' for m in self.messages)}"
+            message["tool_calls"] = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ]
+            self.open_call = (call_id, call.name)
+        self.messages.append(message)

@@ -1,0 +1,94 @@
+"""PNG plots of an experiment report: trade rate and efficiency per row with their intervals, and efficiency
+against the disclosure rate α beside the theory curves. matplotlib is imported when plotting (the `eval` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError("plots need matplotlib: pip install 'haggle[eval]'") from error
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
+
+
+def _spread(value: float, interval: Any) -> list[list[float]]:
+    """Error-bar lengths; a percentile interval may sit a rounding error off its own estimate."""
+    return [[max(value - interval[0], 0.0)], [max(interval[1] - value, 0.0)]]
+
+
+def _row_panel(pyplot: Any, rows: list[dict[str, Any]], key: str, title: str, lines: dict[str, float]) -> Any:
+    """One horizontal error bar per row (condition · row), top to bottom in table order."""
+    shown = [row for row in rows if row[key] is not None]
+    figure, axes = pyplot.subplots(figsize=(7, 0.45 * len(shown) + 1.6))
+    labels = [f"{row['condition']} · {row['row']}" for row in shown]
+    for y, row in enumerate(shown):
+        value, interval = row[key], row[f"{key}_ci"] or (row[key], row[key])
+        colour = "tab:gray" if row["row_kind"] == "mechanism" else "tab:blue"
+        axes.errorbar(value, y, xerr=_spread(value, interval), fmt="o", color=colour, capsize=3)
+    for (name, value), style in zip(lines.items(), ("--", ":", "-.", "--"), strict=False):
+        axes.axvline(value, linestyle=style, color="tab:red", linewidth=1, label=f"{name} ({value:.3f})")
+    axes.set_yticks(range(len(shown)), labels)
+    axes.invert_yaxis()
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_title(title)
+    if lines:
+        axes.legend(loc="lower left", fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def _alpha_panel(pyplot: Any, disclosure: list[dict[str, Any]], theory: dict[str, Any]) -> Any:
+    figure, axes = pyplot.subplots(figsize=(6, 4.5))
+    for mode, values in theory.items():
+        if mode not in ("alpha", "source"):
+            axes.plot(theory["alpha"], values, label=f"theory: {mode}")
+    for row in disclosure:
+        if row["efficiency"] is None:
+            continue
+        low, high = row["alpha_ci"]
+        eff_low, eff_high = row["efficiency_ci"] or (row["efficiency"], row["efficiency"])
+        axes.errorbar(
+            row["alpha"],
+            row["efficiency"],
+            xerr=_spread(row["alpha"], (low, high)),
+            yerr=_spread(row["efficiency"], (eff_low, eff_high)),
+            fmt="o",
+            capsize=3,
+            label=f"{row['condition']} · {row['row']}",
+        )
+    axes.set_xlabel("disclosure rate α")
+    axes.set_ylabel("efficiency")
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_title("Efficiency against the disclosure rate")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def write_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
+    pyplot = _pyplot()
+    lines = dict(data["theory"])
+    baseline = next(
+        (r for r in data["rows"] if r["row_kind"] == "mechanism" and r["row"] == data["baseline"]), None
+    )
+    if baseline is not None and baseline["efficiency"] is not None:
+        lines[f"baseline {baseline['row']}"] = baseline["efficiency"]
+    figures = {
+        "trade_rate.png": _row_panel(pyplot, data["rows"], "trade_rate", "Trade rate (Wilson 95%)", {}),
+        "efficiency.png": _row_panel(pyplot, data["rows"], "efficiency", "Efficiency (bootstrap 95%)", lines),
+    }
+    if data["disclosure"]:
+        figures["disclosure_alpha.png"] = _alpha_panel(pyplot, data["disclosure"], data["alpha_theory"])
+    paths = []
+    for name, figure in figures.items():
+        figure.savefig(out_dir / name, dpi=110)
+        pyplot.close(figure)
+        paths.append(out_dir / name)
+    return paths

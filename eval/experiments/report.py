@@ -1,0 +1,259 @@
+"""`haggle experiment report RUN_DIR`: the paper's tables as markdown and JSON, plus PNG plots.
+
+Sections appear when the preset calls for them: every preset gets trade rate (Wilson 95%), efficiency (bootstrap
+95%) and surplus split per row, and a χ² test of equal trade rates across the models of each condition; several
+conditions add each condition's shift against the first one on paired scenarios (Fisher's exact test, Holm-
+corrected); a `baseline` adds every model against that mechanism row; a disclosure phase adds α, truthfulness and
+refusals beside the theory module's efficiency curve in α.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from data.episode_store import EpisodeStore
+from eval import stats
+from eval.experiments import plots
+from eval.experiments.config import ExperimentConfig
+from eval.experiments.disclosure import count_disclosures
+from eval.experiments.run import MECHANISM_CONDITION, RESOLVED_CONFIG, experiment_scenarios
+from eval.experiments.tables import (
+    Episodes,
+    RowStats,
+    homogeneity,
+    paired_comparison,
+    row_stats,
+    with_holm,
+)
+from eval.experiments.theory_lines import AlphaTheory, closed_forms_hold, reference_efficiencies, unit_draws
+
+REPORT_SCHEMA = "haggle.experiment_report/1"
+
+
+@dataclass
+class Report:
+    data: dict[str, Any]  # what report.json holds
+    markdown: str
+    plots: list[Path] = field(default_factory=list)
+
+
+def load_run(run_dir: Path) -> tuple[ExperimentConfig, dict[tuple[str, str], list[dict[str, Any]]]]:
+    """The run's preset and its stored episodes grouped by (condition, row), in the preset's order."""
+    path = run_dir / RESOLVED_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not an experiment run (no {RESOLVED_CONFIG}); run one first")
+    config = ExperimentConfig.from_mapping(json.loads(path.read_text(encoding="utf-8")))
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record in EpisodeStore(run_dir).records():
+        if record.get("status", "ok") == "ok" and record.get("outcome"):
+            grouped[(record["metadata"]["condition"], record["metadata"]["row"])].append(record)
+    order = [(c.name, m.name) for c in config.conditions for m in config.models]
+    order += [(MECHANISM_CONDITION, spec.name) for spec in config.mechanisms]
+    ordered = {key: grouped[key] for key in order if grouped.get(key)}
+    if not ordered:
+        raise ValueError(f"{run_dir} holds no finished episodes yet")
+    return config, ordered
+
+
+def build_report(run_dir: Path) -> Report:
+    config, grouped = load_run(run_dir)
+    episodes = {key: Episodes.from_records(records) for key, records in grouped.items()}
+    rows = [
+        row_stats(
+            condition, row, "mechanism" if condition == MECHANISM_CONDITION else "agent", sample, seed=i
+        )
+        for i, ((condition, row), sample) in enumerate(episodes.items())
+    ]
+    homogeneity_tests = [
+        homogeneity(c.name, [r for r in rows if r.condition == c.name and r.row_kind == "agent"])
+        for c in config.conditions
+    ]
+    reference = config.reference_condition
+    shifts = with_holm(
+        [
+            paired_comparison(f"{c}/{m}", episodes[c, m], f"{reference}/{m}", episodes[reference, m])
+            for c in [condition.name for condition in config.conditions[1:]]
+            for m in [model.name for model in config.models]
+            if (c, m) in episodes and (reference, m) in episodes
+        ]
+    )
+    baseline_key = (MECHANISM_CONDITION, config.baseline or "")
+    against_baseline = with_holm(
+        [
+            paired_comparison(
+                f"{c}/{row}", sample, f"{MECHANISM_CONDITION}/{config.baseline}", episodes[baseline_key]
+            )
+            for (c, row), sample in episodes.items()
+            if c != MECHANISM_CONDITION and baseline_key in episodes
+        ]
+    )
+    alpha_theory = AlphaTheory(
+        None if closed_forms_hold(config.scenarios) else unit_draws(experiment_scenarios(config))
+    )
+    disclosure = _disclosure_rows(config, grouped, rows, alpha_theory) if config.disclosure else []
+    references = reference_efficiencies(config.scenarios)
+    data = {
+        "schema": REPORT_SCHEMA,
+        "experiment": config.name,
+        "description": config.description,
+        "reference_condition": reference,
+        "baseline": config.baseline,
+        "rows": [asdict(row) for row in rows],
+        "homogeneity": [asdict(test) for test in homogeneity_tests],
+        "condition_shifts": [asdict(shift) for shift in shifts],
+        "against_baseline": [asdict(comparison) for comparison in against_baseline],
+        "disclosure": disclosure,
+        "alpha_theory": {"source": alpha_theory.source, **alpha_theory.curves()} if disclosure else None,
+        "theory": references,
+    }
+    return Report(data, _markdown(data))
+
+
+def _disclosure_rows(
+    config: ExperimentConfig,
+    grouped: dict[tuple[str, str], list[dict[str, Any]]],
+    rows: list[RowStats],
+    alpha_theory: AlphaTheory,
+) -> list[dict[str, Any]]:
+    assert config.disclosure is not None
+    stats_by_key = {(row.condition, row.row): row for row in rows}
+    table = []
+    for key, records in grouped.items():
+        if key[0] == MECHANISM_CONDITION:
+            continue
+        counts = count_disclosures(records, config.disclosure.truthful_tolerance)
+        alpha = counts.disclosed / counts.asked
+        table.append(
+            {
+                "condition": key[0],
+                "row": key[1],
+                **asdict(counts),
+                "alpha": alpha,
+                "alpha_ci": list(map(float, stats.wilson_interval(counts.disclosed, counts.asked))),
+                "truthful_share": counts.truthful / counts.disclosed if counts.disclosed else None,
+                "efficiency": stats_by_key[key].efficiency,
+                "efficiency_ci": stats_by_key[key].efficiency_ci,
+                "theory_at_alpha": alpha_theory.at(alpha),
+            }
+        )
+    return table
+
+
+# -- markdown ---------------------------------------------------------------------------------------------------
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(value: float | None, interval: Any) -> str:
+    """An estimate with its interval, e.g. `0.912 [0.850, 0.960]`."""
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if interval is None else f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _p(value: float | None) -> str:
+    return "–" if value is None else (f"{value:.2g}" if value < 0.001 else f"{value:.3f}")
+
+
+def _table(header: list[str], lines: list[list[str]]) -> str:
+    rows = [header, ["---"] * len(header), *lines]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
+
+
+def _comparison_table(comparisons: list[dict[str, Any]]) -> str:
+    return _table(
+        ["row", "against", "scenarios", "Δ trade rate", "Fisher p", "Holm p", "Δ efficiency [95%]",
+         "Δ seller share [95%]"],
+        [
+            [c["a"], c["b"], str(c["scenarios"]), f"{c['trade_rate_diff']:+.3f}", _p(c["fisher_p"]),
+             _p(c["fisher_p_holm"]), _ci(c["efficiency_diff"], c["efficiency_diff_ci"]),
+             _ci(c["seller_share_diff"], c["seller_share_diff_ci"])]
+            for c in comparisons
+        ],
+    )  # fmt: skip
+
+
+def _markdown(data: dict[str, Any]) -> str:
+    parts = [f"# Experiment: {data['experiment']}", data["description"] or ""]
+    parts += [
+        "## Trade rate, efficiency and surplus split",
+        "Trade rate with a Wilson 95% interval; efficiency (realised over available gains from trade) with a "
+        "bootstrap 95% interval; the seller's share of the gains among deals.",
+        _table(
+            ["condition", "row", "kind", "n", "deals", "trade rate [95%]", "efficiency [95%]", "seller share",
+             "rounds to deal"],
+            [
+                [r["condition"], r["row"], r["row_kind"], str(r["episodes"]), str(r["deals"]),
+                 _ci(r["trade_rate"], r["trade_rate_ci"]), _ci(r["efficiency"], r["efficiency_ci"]),
+                 _num(r["seller_share"]), _num(r["mean_rounds_to_deal"], 2)]
+                for r in data["rows"]
+            ],
+        ),
+    ]  # fmt: skip
+    if data["theory"]:
+        lines = ", ".join(f"{name} {value:.3f}" for name, value in data["theory"].items())
+        parts.append(f"Theory on these scenarios (efficiency): {lines}.")
+    parts += [
+        "## Homogeneity of trade rates across models (Pearson χ²)",
+        _table(
+            ["condition", "models", "χ²", "dof", "p"],
+            [
+                [t["condition"], ", ".join(t["rows"]), _num(t["chi2"], 2), str(t["dof"]), _p(t["p_value"])]
+                for t in data["homogeneity"]
+            ],
+        ),
+    ]
+    if data["condition_shifts"]:
+        parts += [
+            f"## Conditions against `{data['reference_condition']}` (paired scenarios)",
+            "Differences are condition minus reference; Δ efficiency and Δ seller share (unconditional, no deal = "
+            "0) with paired bootstrap 95% intervals; Fisher's exact test on trade rates, Holm-corrected.",
+            _comparison_table(data["condition_shifts"]),
+        ]
+    if data["against_baseline"]:
+        parts += [
+            f"## Against the `{data['baseline']}` baseline (same scenarios)",
+            "A row beats the baseline when its Δ efficiency interval lies above zero.",
+            _comparison_table(data["against_baseline"]),
+        ]
+    if data["disclosure"]:
+        parts += [
+            "## One-shot disclosure",
+            "α = share of sides that disclosed when asked (Wilson 95%); truthful = stated within the tolerance of "
+            "the true value; self-serving = shaded in the discloser's favour; the theory columns give the "
+            f"efficiency each behavioural mode predicts at the measured α ({data['alpha_theory']['source']}).",
+            _table(
+                ["condition", "row", "asked", "α [95%]", "truthful", "self-serving", "mean abs. misstatement",
+                 "refused", "no answer", "efficiency [95%]", *[f"theory ({m})" for m in _modes(data)]],
+                [
+                    [d["condition"], d["row"], str(d["asked"]), _ci(d["alpha"], d["alpha_ci"]),
+                     f"{d['truthful']}/{d['disclosed']}", str(d["self_serving"]), _num(d["mean_abs_misstatement"]),
+                     str(d["refused"]), str(d["no_answer"]), _ci(d["efficiency"], d["efficiency_ci"]),
+                     *[_num(d["theory_at_alpha"][m]) for m in _modes(data)]]
+                    for d in data["disclosure"]
+                ],
+            ),
+        ]  # fmt: skip
+    plotted = data.get("plots") or []
+    if plotted:
+        parts += ["## Plots", *[f"![{name}]({name})" for name in plotted]]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _modes(data: dict[str, Any]) -> list[str]:
+    return list(data["disclosure"][0]["theory_at_alpha"]) if data["disclosure"] else []
+
+
+def write_report(run_dir: Path) -> Report:
+    """Build the report and write report.md, report.json and the plots into the run directory."""
+    report = build_report(run_dir)
+    report.plots = plots.write_plots(report.data, run_dir)
+    report.data["plots"] = [path.name for path in report.plots]
+    report.markdown = _markdown(report.data)
+    (run_dir / "report.json").write_text(json.dumps(report.data, indent=2), encoding="utf-8")
+    (run_dir / "report.md").write_text(report.markdown, encoding="utf-8")
+    return report

@@ -1,0 +1,93 @@
+"""PNG plots of an eval: the model's surplus share and deal rate by price tier, one panel per role, one line per
+opponent with its 95% intervals, and theory's reference lines on the same scenarios. matplotlib (the `eval`
+extra) is imported when plotting, with the Agg backend, so plots work on headless nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from env.scenario import ROLES
+from eval.experiments.plots import _pyplot, _spread
+from eval.report import reference_points
+
+PLOT_DIR = "plots"
+# metric key -> (file name, title of the figure, y label, [(reference point, line label, style)])
+FIGURES: dict[str, tuple[str, str, str, list[tuple[str, str, str]]]] = {
+    "surplus_share_unconditional": (
+        "surplus_share_by_tier.png",
+        "Surplus share (no deal = 0)",
+        "model's share of the gains",
+        [("nash_share", "Nash split", ":"), ("random_proposer_share", "random proposer", "--")],
+    ),
+    "deal_rate": (
+        "deal_rate_by_tier.png",
+        "Deal rate",
+        "deal rate",
+        [
+            ("first_best_trade_rate", "first-best", ":"),
+            ("chatterjee_samuelson_trade_rate", "Chatterjee–Samuelson k=½", "--"),
+        ],
+    ),
+}
+
+
+def panel_title(role: str) -> str:
+    return f"model as {role}"
+
+
+def _reference(data: dict[str, Any], tier: str, key: str, role: str) -> float | None:
+    value = reference_points(data["theory"][tier])[key]
+    return value[role] if isinstance(value, dict) else value
+
+
+def tier_figure(data: dict[str, Any], metric: str) -> Any:
+    """One panel per role: the metric by tier for each opponent, with error bars and theory's lines."""
+    pyplot = _pyplot()
+    _, title, y_label, references = FIGURES[metric]
+    tiers = [tier for tier in data["tiers"] if tier in data["theory"] and tier != "all"]
+    figure, axes = pyplot.subplots(
+        1, len(ROLES), figsize=(5 * len(ROLES) + 2.5, 4.2), sharey=True, squeeze=False, layout="constrained"
+    )
+    for panel, role in zip(axes[0], ROLES, strict=True):
+        for index, opponent in enumerate(data["opponents"]):
+            cells = {c["tier"]: c for c in data["cells"] if c["opponent"] == opponent and c["role"] == role}
+            shown = [t for t in tiers if t in cells and cells[t][metric] is not None]
+            if not shown:
+                continue
+            offset = 0.06 * (index - (len(data["opponents"]) - 1) / 2)  # keep error bars apart
+            x = [tiers.index(t) + offset for t in shown]
+            values = [cells[t][metric] for t in shown]
+            spreads = [
+                _spread(v, cells[t][f"{metric}_ci"] or (v, v)) for v, t in zip(values, shown, strict=True)
+            ]
+            error = [[s[0][0] for s in spreads], [s[1][0] for s in spreads]]
+            panel.errorbar(x, values, yerr=error, fmt="-o", capsize=3, label=f"vs {opponent}")
+        for key, label, style in references:
+            line = [_reference(data, tier, key, role) for tier in tiers]
+            if all(value is not None for value in line):
+                panel.plot(
+                    range(len(tiers)), line, style, color="tab:gray", linewidth=1.2, label=f"theory: {label}"
+                )
+        panel.set_xticks(range(len(tiers)), tiers)
+        panel.set_xlabel("price tier")
+        panel.set_title(panel_title(role))
+        panel.grid(alpha=0.3)
+    axes[0][0].set_ylabel(y_label)
+    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+    figure.suptitle(f"{title}: {data['model']['name']} (95% intervals)")
+    return figure
+
+
+def write_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
+    """plots/surplus_share_by_tier.png and plots/deal_rate_by_tier.png under `out_dir`."""
+    pyplot = _pyplot()
+    (out_dir / PLOT_DIR).mkdir(parents=True, exist_ok=True)
+    paths = []
+    for metric, (name, *_) in FIGURES.items():
+        figure = tier_figure(data, metric)
+        path = out_dir / PLOT_DIR / name
+        figure.savefig(path, dpi=110)
+        pyplot.close(figure)
+        paths.append(path)
+    return paths

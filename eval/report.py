@@ -1,0 +1,288 @@
+"""The numbers of an eval, per opponent × the model's role × price tier (and all tiers), with their uncertainty,
+beside what theory says on the same scenarios; written as eval.json (schema `haggle.eval/1`) and eval.md.
+
+Point estimates come from `env.metrics.summarise`, the function `haggle simulate` prints, on the episodes in
+scenario order, so an eval of a scripted model reproduces `haggle simulate` on the same config and seed exactly.
+Intervals: Wilson for deal rates; percentile bootstrap over episodes for surplus shares and for efficiency (realised
+over available gains, both in prior widths so tiers pool). Theory comes from `eval.theory` on the eval's own draws,
+each put on the unit square of its public prior.
+
+eval.json (`haggle.eval/1`): `model`, `opponents`, `config` (as run), `tiers` (the config's, then "all"),
+`episodes_planned` / `episodes_stored`, `cells` (one per opponent × role × tier: `cell_stats`, the role being the
+model's), `price_discrimination` (per opponent × role, and "all" opponents), `theory` (per tier:
+`eval.theory.benchmarks_for`), `plots` (paths relative to the run directory).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from env.metrics import Played, summarise
+from env.outcome import Outcome, normalised_gains
+from env.scenario import Role, Scenario, other_role
+from eval import stats, theory
+from eval.analytics import offer_analytics, price_discrimination
+from eval.experiments.report import _ci, _num, _table
+from eval.experiments.tables import efficiency
+from eval.experiments.theory_lines import unit_draws
+from eval.runner import EvalRun
+
+EVAL_SCHEMA = "haggle.eval/1"
+ALL_TIERS = "all"
+ALL_OPPONENTS = "all"
+
+
+def played_of(records: Sequence[dict[str, Any]]) -> list[Played]:
+    return [(Scenario.from_dict(r["scenario"]), Outcome.from_dict(r["outcome"])) for r in records]
+
+
+def by_tier(played: Sequence[Played], tier_names: Sequence[str]) -> dict[str, list[Played]]:
+    """Each tier's episodes (tiers without any left out), then all of them under "all"."""
+    if not played:
+        return {}
+    groups = {tier: [p for p in played if p[0].price_tier == tier] for tier in tier_names}
+    return {tier: group for tier, group in groups.items() if group} | {ALL_TIERS: list(played)}
+
+
+def _mean_ci(values: Sequence[float], resamples: int, seed: int) -> list[float] | None:
+    if not values:
+        return None
+    interval = stats.bootstrap_ci(values, resamples=resamples, seed=seed)
+    return [interval.low, interval.high]
+
+
+def _efficiency_ci(played: Sequence[Played], resamples: int, seed: int) -> list[float] | None:
+    gains = np.array([normalised_gains(outcome, scenario) for scenario, outcome in played], dtype=float)
+    if gains[:, 1].sum() <= 0:
+        return None
+    interval = stats.bootstrap_ci(
+        gains, lambda rows: efficiency(rows[:, 0], rows[:, 1]), resamples=resamples, seed=seed
+    )
+    return [interval.low, interval.high]
+
+
+def cell_stats(
+    played: Sequence[Played], role: Role, *, resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """One opponent × role × tier: what the model playing `role` achieved, and how it behaved."""
+    summary = summarise(played)
+    outcomes = [outcome for _, outcome in played]
+    with_zone = [o for o in outcomes if o.available_gains > 0]
+    deals, count = summary["deals"], summary["episodes"]
+    return {
+        "episodes": count,
+        "deals": deals,
+        "deal_rate": summary["deal_rate"],
+        "deal_rate_ci": list(stats.wilson_interval(deals, count)),
+        # the model's share of the gains: among deals with gains, and over all scenarios with gains (no deal = 0)
+        "surplus_share": summary["surplus_share"][role],
+        "surplus_share_ci": _mean_ci([o.surplus_share(role) for o in with_zone if o.deal], resamples, seed),
+        "surplus_share_unconditional": summary["surplus_share_unconditional"][role],
+        "surplus_share_unconditional_ci": _mean_ci(
+            [o.surplus_share(role) for o in with_zone], resamples, seed
+        ),
+        "efficiency": summary["efficiency"],
+        "efficiency_ci": _efficiency_ci(played, resamples, seed),
+        "mean_rounds_to_deal": summary["mean_rounds_to_deal"],
+        "violations_per_episode": summary["violations_per_episode"][role],
+        "violation_rate": sum(o.violations.get(role, 0) > 0 for o in outcomes) / count,
+        "forfeits": sum(o.end_reason == "forfeit" and o.ended_by == role for o in outcomes),
+        "irrational_deals": summary["irrational_deals"][role],  # the model traded at a loss
+        "irrational_deals_opponent": summary["irrational_deals"][other_role(role)],
+        "scenarios_with_zone": len(with_zone),
+        "missed_deals": sum(not o.deal for o in with_zone),  # no deal although v > c
+        "walk_aways_when_possible": sum(
+            o.end_reason == "walked_away" and o.ended_by == role for o in with_zone
+        ),
+        "deals_without_zone": sum(o.deal and o.buyer_value < o.seller_cost for o in outcomes),
+        "strategy": offer_analytics(played, role),
+    }
+
+
+def theory_by_tier(
+    scenarios: Sequence[Scenario], tier_names: Sequence[str], k: float = 0.5
+) -> dict[str, Any]:
+    """`eval.theory.benchmarks_for` on each tier's draws (and all of them), every draw on its unit prior."""
+    groups = {tier: [s for s in scenarios if s.price_tier == tier] for tier in tier_names}
+    groups = {tier: group for tier, group in groups.items() if group} | {ALL_TIERS: list(scenarios)}
+    return {
+        tier: theory.benchmarks_for(*unit_draws(group), 0.0, 1.0, k=k, alphas=())
+        for tier, group in groups.items()
+    }
+
+
+def reference_points(benchmarks: dict[str, Any]) -> dict[str, Any]:
+    """The reference points a table or plot shows, from one tier's Monte Carlo benchmarks."""
+    found = benchmarks["monte_carlo"]
+    shares = {
+        name: {"buyer": found[name]["buyer_share"], "seller": found[name]["seller_share"]}
+        for name in ("nash_bargaining", "random_proposer")
+    }
+    return {
+        "first_best_trade_rate": found["first_best"]["trade_rate"],
+        "chatterjee_samuelson_efficiency": found["chatterjee_samuelson"]["efficiency"],
+        "chatterjee_samuelson_trade_rate": found["chatterjee_samuelson"]["trade_rate"],
+        "best_posted_price_efficiency": found["best_posted_price"]["efficiency"],
+        "best_posted_price_trade_rate": found["best_posted_price"]["trade_rate"],
+        "nash_share": shares["nash_bargaining"],
+        "random_proposer_share": shares["random_proposer"],
+        "random_proposer_efficiency": found["random_proposer"]["efficiency"],
+        "random_proposer_trade_rate": found["random_proposer"]["trade_rate"],
+    }
+
+
+def build_eval(run: EvalRun) -> dict[str, Any]:
+    """eval.json's content for a run directory read back by `eval.runner.load_run`."""
+    config, resamples = run.config, run.config.bootstrap_resamples
+    cells, discrimination = [], []
+    pooled: dict[Role, list[Played]] = {"buyer": [], "seller": []}
+    for (opponent, role), records in run.records.items():
+        played = played_of(records)
+        pooled[role] += played
+        for tier, group in by_tier(played, run.tier_names).items():
+            seed = len(cells)
+            cells.append(
+                {"opponent": opponent, "role": role, "tier": tier}
+                | cell_stats(group, role, resamples=resamples, seed=seed)
+            )
+        discrimination.append(
+            {"opponent": opponent, "role": role} | price_discrimination(played, role, resamples=resamples)
+        )
+    for role, played in pooled.items():
+        discrimination.append(
+            {"opponent": ALL_OPPONENTS, "role": role}
+            | price_discrimination(played, role, resamples=resamples)
+        )
+    planned = len(run.scenarios) * len(config.opponents) * 2
+    return {
+        "schema": EVAL_SCHEMA,
+        "model": config.model.to_dict(),
+        "opponents": [spec.name for spec in config.opponents],
+        "config": config.to_dict(),
+        "tiers": [*run.tier_names, ALL_TIERS],
+        "episodes_planned": planned,
+        "episodes_stored": sum(len(records) for records in run.records.values()),
+        "cells": cells,
+        "price_discrimination": discrimination,
+        "theory": theory_by_tier(run.scenarios, run.tier_names),
+    }
+
+
+# -- markdown ---------------------------------------------------------------------------------------------------
+def _count(hits: int, total: int) -> str:
+    return f"{hits}/{total}"
+
+
+def _results_table(cells: list[dict[str, Any]]) -> str:
+    return _table(
+        ["opponent", "role", "tier", "n", "deal rate [95%]", "share given deal [95%]", "share, all [95%]",
+         "efficiency [95%]", "rounds", "violations/ep", "irrational", "missed deals", "walk-aways",
+         "no-zone deals"],
+        [
+            [c["opponent"], c["role"], c["tier"], str(c["episodes"]), _ci(c["deal_rate"], c["deal_rate_ci"]),
+             _ci(c["surplus_share"], c["surplus_share_ci"]),
+             _ci(c["surplus_share_unconditional"], c["surplus_share_unconditional_ci"]),
+             _ci(c["efficiency"], c["efficiency_ci"]), _num(c["mean_rounds_to_deal"], 2),
+             _num(c["violations_per_episode"], 2), str(c["irrational_deals"]),
+             _count(c["missed_deals"], c["scenarios_with_zone"]), str(c["walk_aways_when_possible"]),
+             _count(c["deals_without_zone"], c["episodes"] - c["scenarios_with_zone"])]
+            for c in cells
+        ],
+    )  # fmt: skip
+
+
+def _strategy_table(cells: list[dict[str, Any]]) -> str:
+    return _table(
+        ["opponent", "role", "tier", "first offer / own value", "first offer in prior", "concession / offer",
+         "rounds to agreement"],
+        [
+            [c["opponent"], c["role"], c["tier"], _num(s["first_offer_ratio"]), _num(s["first_offer_position"]),
+             _num(s["concession_per_offer"]), _num(s["rounds_to_agreement"], 2)]
+            for c in cells
+            if (s := c["strategy"])
+        ],
+    )  # fmt: skip
+
+
+def _theory_table(by_tier_theory: dict[str, Any]) -> str:
+    lines = []
+    for tier, benchmarks in by_tier_theory.items():
+        ref = reference_points(benchmarks)
+        nash, proposer = ref["nash_share"], ref["random_proposer_share"]
+        lines.append(
+            [tier, str(benchmarks["draws"]), _num(ref["first_best_trade_rate"]),
+             f"{_num(ref['chatterjee_samuelson_efficiency'])} ({_num(ref['chatterjee_samuelson_trade_rate'])})",
+             f"{_num(ref['best_posted_price_efficiency'])} ({_num(ref['best_posted_price_trade_rate'])})",
+             f"{_num(nash['buyer'])} / {_num(nash['seller'])}",
+             f"{_num(proposer['buyer'])} / {_num(proposer['seller'])} ({_num(ref['random_proposer_efficiency'])})"]
+        )  # fmt: skip
+    return _table(
+        ["tier", "draws", "first-best trade rate", "Chatterjee–Samuelson k=½ efficiency (trade)",
+         "best posted price efficiency (trade)", "Nash split buyer / seller",
+         "random proposer buyer / seller (efficiency)"],
+        lines,
+    )  # fmt: skip
+
+
+def format_markdown(data: dict[str, Any]) -> str:
+    model = data["model"]
+    served = model["params"].get("model") or model["strategy"] or model["name"]
+    adapter = model["params"].get("adapter")
+    config = data["config"]
+    parts = [
+        f"# Eval: {model['name']}",
+        f"Model `{served}`{f' + adapter `{adapter}`' if adapter else ''} ({model['kind']}) against "
+        f"{', '.join(data['opponents'])} in both roles; {config['episodes']} scenarios per opponent and role, "
+        f"seed {config['seed']}; {data['episodes_stored']}/{data['episodes_planned']} episodes stored.",
+        "## Results per opponent, role and tier",
+        "Role is the model's. Deal rate with a Wilson 95% interval; the model's share of the gains from trade "
+        "among deals and over all scenarios with gains (no deal = 0), and efficiency (realised over available "
+        "gains), with bootstrap 95% intervals. Irrational: deals at a loss to the model; missed deals: no deal "
+        "although v > c; walk-aways: the model left although v > c; no-zone deals: deals although v < c.",
+        _results_table(data["cells"]),
+        "## Strategy",
+        "First offer over the model's own value (anchoring), where it sits in the public prior (0 bottom, 1 top), "
+        "mean concession per own offer as a fraction of the own value, rounds to agreement.",
+        _strategy_table(data["cells"]),
+        "## Price discrimination",
+        "Slope of log first offer on log reference price across tiers (1: offers scale with the item's value; "
+        "0: the same offer whatever the item), bootstrap 95% interval.",
+        _table(
+            ["opponent", "role", "slope [95%]", "offers", "price levels"],
+            [
+                [
+                    d["opponent"],
+                    d["role"],
+                    _ci(d["slope"], d["slope_ci"]),
+                    str(d["episodes"]),
+                    str(d["price_levels"]),
+                ]
+                for d in data["price_discrimination"]
+            ],
+        ),  # fmt: skip
+        "## Theory on the same scenarios",
+        "Monte Carlo on these scenarios' draws, each on the unit square of its public prior (`eval.theory`). "
+        "Shares are each side's total surplus over the total available gains.",
+        _theory_table(data["theory"]),
+    ]
+    if data.get("plots"):
+        parts += ["## Plots", *[f"![{name}]({name})" for name in data["plots"]]]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_eval(run: EvalRun, out_dir: Path, *, plots: bool = True) -> tuple[dict[str, Any], str]:
+    """eval.json, eval.md and the PNG plots in `out_dir`; returns the data and the markdown."""
+    data = build_eval(run)
+    if plots:
+        from eval.plots import write_plots
+
+        data["plots"] = [str(path.relative_to(out_dir)) for path in write_plots(data, out_dir)]
+    markdown = format_markdown(data)
+    (out_dir / "eval.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    (out_dir / "eval.md").write_text(markdown, encoding="utf-8")
+    return data, markdown

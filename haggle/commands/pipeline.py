@@ -1,0 +1,49 @@
+"""`haggle pipeline`: the README's main job, tiny model to eval in one resumable command (CPU, no network).
+
+haggle pipeline --out runs/quickstart
+haggle pipeline --out runs/quickstart --from sft      # redo SFT and everything after it
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from haggle.pipeline import STAGES, PipelineConfig, StageFailed, run_pipeline
+
+DEFAULT_CONFIG = "configs/pipeline/tiny-cpu.yaml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pipeline", help="tiny model -> tournament -> traces -> SFT -> GRPO -> eval, resumable"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="directory for every stage's output")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"pipeline YAML (default {DEFAULT_CONFIG})")
+    parser.add_argument(
+        "--from", dest="restart_from", choices=STAGES, help="run this stage and the later ones again"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = PipelineConfig.from_yaml(args.config)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"haggle pipeline: {error}") from None
+    try:
+        paths = run_pipeline(config, args.out, restart_from=args.restart_from)
+    except StageFailed as error:
+        raise SystemExit(f"haggle pipeline: {error}") from None
+    print("\nartefacts:")
+    descriptions = {
+        "tiny_model": "tiny Qwen3 (random weights, trained tokenizer)",
+        "tournament": "scripted tournament episodes + leaderboard.json",
+        "traces": "SFT dataset (DatasetDict, README.md card)",
+        "sft": "SFT LoRA adapter",
+        "grpo": "GRPO LoRA adapter",
+        "eval": "eval.json, eval.md, plots/",
+    }
+    for stage, path in paths.items():
+        print(f"  {stage:<11} {path}  ({descriptions[stage]})")
+    return 0

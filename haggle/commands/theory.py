@@ -1,0 +1,168 @@
+"""`haggle theory`: what bargaining theory predicts on a config's own scenario draws, tier by tier.
+
+Prints, for each price tier, first-best, Nash bargaining, the Chatterjee–Samuelson k-double auction, the best
+posted price and random-proposer take-it-or-leave-it offers, computed on the very draws a model would play (with
+95% intervals), beside the closed forms for independent uniform values, and the efficiency curves in the disclosure
+rate α. Set these next to `haggle simulate` / `haggle eval` results on the same config and seed.
+
+    haggle theory --config configs/scenarios/default.yaml
+    haggle theory --config configs/scenarios/marketplace.yaml --episodes 5000 --seed 1 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from env.scenario import SamplerConfig, Scenario, ScenarioSampler
+from eval import theory
+
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+PRIOR_WIDTHS = (
+    "prior widths"  # the unit of money when a tier's scenarios do not share one support and currency
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "theory", help="theory's reference points (second-best, posted price, ...) on a config's scenarios"
+    )
+    parser.add_argument(
+        "--config", type=Path, help="YAML with a `scenarios:` block (default: built-in sampler)"
+    )
+    parser.add_argument("--episodes", type=int, default=2000, help="scenarios to draw, spread over the tiers")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k", type=float, default=0.5, help="buyer's weight in the k-double-auction price")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise SystemExit("--episodes must be at least 1")
+    if not 0 <= args.k <= 1:
+        raise SystemExit("--k must be in [0, 1] (0: the seller's ask sets the price, 1: the buyer's bid)")
+    try:
+        config = SamplerConfig.from_yaml(args.config) if args.config else SamplerConfig()
+        sampler = ScenarioSampler(config)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"cannot build the scenario sampler from {args.config}: {error}") from None
+    scenarios = sampler.sample(args.episodes, args.seed)
+    report = {
+        "config": str(args.config) if args.config else None,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "k": args.k,
+        "value_model": config.value_model,
+        # the closed forms assume independent uniform values; a forced no-zone share breaks independence
+        "closed_forms_apply": config.value_model == "uniform" and config.no_zone_share is None,
+        "tiers": {
+            tier: tier_benchmarks(group, args.k)
+            for tier in sampler.tier_names
+            if (group := [s for s in scenarios if s.price_tier == tier])
+        },
+    }
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def tier_benchmarks(scenarios: list[Scenario], k: float) -> dict[str, Any]:
+    """One tier's reference points. Money stays in the currency when every scenario shares one support and
+    currency; otherwise each draw is mapped onto its own support and money is in prior widths."""
+    values = np.array([s.buyer_value for s in scenarios])
+    costs = np.array([s.seller_cost for s in scenarios])
+    supports = {(s.value_low, s.value_high) for s in scenarios}
+    currencies = {s.currency for s in scenarios}
+    if len(supports) == 1 and len(currencies) == 1:
+        (low, high), units = supports.pop(), currencies.pop()
+    else:
+        lows = np.array([s.value_low for s in scenarios])
+        widths = np.array([s.value_high - s.value_low for s in scenarios])
+        values, costs = (values - lows) / widths, (costs - lows) / widths
+        low, high, units = 0.0, 1.0, PRIOR_WIDTHS
+    return {"units": units, **theory.benchmarks_for(values, costs, low, high, k, alphas=ALPHAS)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The human tables
+
+
+MECHANISM_LABELS = {
+    "first_best": "first-best",
+    "nash_bargaining": "Nash bargaining",
+    "chatterjee_samuelson": "Chatterjee-Samuelson",
+    "best_posted_price": "best posted price",
+    "midpoint_posted_price": "midpoint price",
+    "random_proposer": "random proposer",
+    "random_proposer_empirical": "random proposer (empir.)",
+}
+
+
+def _mechanism_label(name: str, result: dict[str, Any], k: float) -> str:
+    label = MECHANISM_LABELS[name]
+    if name == "chatterjee_samuelson":
+        return f"{label} k={k:g}"
+    return f"{label} {result['price']:,.2f}" if result["price"] is not None else label
+
+
+def _number(value: float | None, width: int = 6) -> str:
+    return f"{value:>{width}.3f}" if value is not None else f"{'-':>{width}}"
+
+
+def _with_ci(value: float | None, interval: list[float] | None) -> str:
+    if value is None:
+        return f"{'-':>21}"
+    if interval is None:
+        return f"{value:.3f}".ljust(21)
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    source = report["config"] or "the built-in sampler"
+    lines = [
+        f"Theory on {source}: {report['episodes']} scenarios, seed {report['seed']}, "
+        f"value model {report['value_model']}.",
+        "Monte Carlo on each tier's own draws (95% CI); 'uniform' is the closed form for independent uniform values"
+        + ("." if report["closed_forms_apply"] else " (which this config does not have: compare with care)."),
+    ]
+    for tier, result in report["tiers"].items():
+        lines += ["", *_tier_table(tier, result, report["k"])]
+    return "\n".join(lines)
+
+
+def _tier_table(tier: str, result: dict[str, Any], k: float) -> list[str]:
+    support = result["support"]
+    where = (
+        "each draw on its own support"
+        if result["units"] == PRIOR_WIDTHS
+        else f"support [{support['low']:,.2f}, {support['high']:,.2f}]"
+    )
+    header = (
+        f"{'mechanism':<28} {'efficiency [95% CI]':<21} {'uniform':>7} {'trade':>6} {'buyer sh':>8} "
+        f"{'seller sh':>9} {'mean gains':>11}"
+    )
+    lines = [
+        f"tier {tier}: {result['draws']} draws, {where}, money in {result['units']}",
+        header,
+        "-" * len(header),
+    ]
+    for name, found in result["monte_carlo"].items():
+        closed = result["uniform"][theory.UNIFORM_COUNTERPART[name]]
+        lines.append(
+            f"{_mechanism_label(name, found, k):<28} {_with_ci(found['efficiency'], found['efficiency_ci'])} "
+            f"{_number(closed['efficiency'], 7)} {_number(found['trade_rate'])} {_number(found['buyer_share'], 8)} "
+            f"{_number(found['seller_share'], 9)} {found['mean_gains']:>11,.2f}"
+        )
+    modes = theory.ALPHA_MODES
+    lines += ["", f"{'disclosure α':<13}" + "".join(f"{mode + ' (uniform)':>22}" for mode in modes)]
+    by_alpha: dict[float, dict[str, dict[str, Any]]] = {}
+    for row in result["disclosure"]:
+        by_alpha.setdefault(row["alpha"], {})[row["mode"]] = row
+    for alpha, rows in by_alpha.items():
+        cells = [f"{_number(rows[m]['efficiency'])} ({rows[m]['uniform_efficiency']:.3f})" for m in modes]
+        lines.append(f"{alpha:<13.2f}" + "".join(f"{cell:>22}" for cell in cells))
+    return lines

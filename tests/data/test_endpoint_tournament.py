@@ -1,0 +1,155 @@
+"""Endpoint agents against the project's chat server on 127.0.0.1, through the real `openai` client.
+
+Faults are injected by the server (429 with Retry-After, 500, hangs past the client timeout, dropped connections,
+malformed tool calls, garbage text, tool calls written as text, reasoning in the reply): retries and violations
+must show, and every episode must end up recorded exactly once.
+"""
+
+import asyncio
+import time
+
+from data.agent_specs import AgentSpec, shared_backend
+from data.chat_server import FaultPlan, ServedModel
+from data.episode_store import EpisodeStore
+from data.runner import run_jobs_sync
+from data.tournament import TournamentConfig, tournament_jobs
+from env.actions import tool_schemas
+
+FAULTS = {
+    1: "rate_limit",
+    2: "server_error",
+    3: "hang",
+    4: "drop",
+    5: "malformed",
+    8: "garbage",
+    11: "text_call",
+    14: "think",
+}
+
+
+def tournament(agents, episodes=3, **settings):
+    return TournamentConfig.from_mapping(
+        {
+            "agents": agents,
+            "episodes_per_pairing": episodes,
+            "scenarios": {"tiers": [100, 10_000], "no_zone_share": 0.0},
+            **settings,
+        }
+    )
+
+
+def test_two_endpoint_agents_and_a_scripted_one_survive_every_fault(chat_server, tmp_path, endpoint_agent):
+    server = chat_server(
+        {
+            "alpha": ServedModel("boulware", faults=FaultPlan(at=FAULTS, hang_s=5), cost_per_request=0.002),
+            "beta": ServedModel("conceder"),
+        },
+        delay=0.005,
+    )
+    config = tournament(
+        [endpoint_agent("alpha", server, timeout=0.5), endpoint_agent("beta", server), {"name": "linear"}]
+    )
+    jobs = tournament_jobs(config)
+    store = EpisodeStore(tmp_path / "run")
+    summary = run_jobs_sync(jobs, store, concurrency=4, rules=config.rules, progress=False)
+
+    # every episode recorded exactly once, none failed, none lost
+    records = list(store.records())
+    assert len(jobs) == 18 and summary.completed == 18 and summary.failed == 0
+    assert sorted(r["episode_id"] for r in records) == sorted(job.episode_id for job in jobs)
+    assert summary.deals > 0 and summary.deals == sum(r["outcome"]["deal"] for r in records)
+
+    # transport faults were retried, each kind at least once
+    retries = summary.backends["alpha"]["retries"]
+    assert {"rate_limit", "server_error", "timeout", "connection"} <= set(retries)
+    assert summary.backends["beta"]["retries"] == {}
+
+    # bad replies became violations the model was told about, not crashes
+    alpha_errors = [
+        event["payload"]["error"]
+        for r in records
+        for event in r["events"]
+        if event["kind"] == "violation" and r["agents"][event["actor"]]["name"] == "alpha"
+    ]
+    assert any("not valid JSON" in error for error in alpha_errors)
+    assert any("no tool call in the reply" in error for error in alpha_errors)
+    assert sum(r["outcome"]["violations"][role] for r in records for role in ("buyer", "seller")) == len(
+        alpha_errors
+    )
+
+    # a call written as text was played; reasoning is stored but never reaches the other side
+    turns = [t for r in records for t in r["turns"]]
+    assert any("<tool_call>" in (t["raw_output"] or "") and t["move_type"] == "ToolCall" for t in turns)
+    assert any(t["reasoning"] and "private reasoning" in t["reasoning"] for t in turns)
+    public_text = [str(e["payload"].get("message", "")) for r in records for e in r["events"] if e["public"]]
+    assert not any("think" in text or "never show this" in text for text in public_text)
+
+    # usage and cost per model
+    assert summary.usage["alpha"]["cost"] > 0 and summary.usage["beta"]["prompt_tokens"] > 0
+    assert summary.usage["alpha"]["requests"] + summary.usage["beta"]["requests"] == summary.requests
+    assert server.counts[("alpha", "request")] == summary.backends["alpha"]["requests"]
+
+
+def test_retry_after_is_honoured(chat_server, endpoint_agent):
+    server = chat_server(
+        {"slowdown": ServedModel("linear", faults=FaultPlan(at={1: "rate_limit"}, retry_after=0.4))}
+    )
+    spec = AgentSpec.from_mapping(endpoint_agent("slowdown", server))
+    backend = shared_backend(spec)
+    backend.reset()
+    messages = [{"role": "system", "content": "hi"}, {"role": "user", "content": "hello"}]
+    started = time.perf_counter()
+    completion = asyncio.run(backend.complete(messages, tool_schemas(), seed=0))
+    assert time.perf_counter() - started >= 0.4  # our own backoff would have waited about 0.01 s
+    assert completion.usage["attempts"] == 2 and backend.retries["rate_limit"] == 1
+
+
+def test_a_model_that_keeps_failing_is_stopped_and_the_rest_goes_on(chat_server, tmp_path, endpoint_agent):
+    server = chat_server(
+        {
+            "down": ServedModel("linear", faults=FaultPlan(rates={"server_error": 1.0})),
+            "up": ServedModel("boulware"),
+        }
+    )
+    stop_fast = {
+        "retry": {"initial_delay": 0.001, "max_delay": 0.002, "max_retries": 1, "max_consecutive_failures": 2}
+    }
+    agents = [endpoint_agent("down", server, **stop_fast), endpoint_agent("up", server), {"name": "conceder"}]
+    config = tournament(agents, episodes=2)
+    jobs = tournament_jobs(config)
+    store = EpisodeStore(tmp_path / "run")
+    summary = run_jobs_sync(jobs, store, concurrency=2, rules=config.rules, progress=False)
+
+    involved = {job.episode_id for job in jobs if "down" in (job.buyer.name, job.seller.name)}
+    assert "down" in summary.stopped and "rerun the same command" in summary.stopped["down"]
+    assert summary.failed == len(involved) == 8
+    assert store.completed_ids() == {job.episode_id for job in jobs} - involved  # the rest was played
+    errors = store.errors()
+    assert {e["episode_id"] for e in errors} == involved  # logged as errors, never scored as "no deal"
+    assert {e["kind"] for e in errors} == {"infrastructure", "model_stopped"}
+
+    # the endpoint recovers: the same jobs again play exactly what is missing
+    server.models["down"].faults = FaultPlan()
+    again = run_jobs_sync(jobs, store, concurrency=2, rules=config.rules, progress=False)
+    assert again.completed == 8 and again.already_done == 4 and again.failed == 0
+    assert store.completed_ids() == {job.episode_id for job in jobs}
+
+
+def test_keys_never_reach_the_run_directory(chat_server, tmp_path, monkeypatch, endpoint_agent):
+    secret, wrong = "sk-haggle-correct-0123456789", "sk-haggle-wrong-9876543210"
+    monkeypatch.setenv("HAGGLE_TEST_KEY", secret)
+    monkeypatch.setenv("HAGGLE_WRONG_KEY", wrong)
+    server = chat_server(api_key=secret)  # a 401 echoes the key it was given, as some servers do
+    agents = [
+        endpoint_agent("good", server, model="boulware", api_key_env="HAGGLE_TEST_KEY"),
+        endpoint_agent("bad", server, model="conceder", api_key_env="HAGGLE_WRONG_KEY"),
+        {"name": "linear"},
+    ]
+    config = tournament(agents, episodes=1)
+    store = EpisodeStore(tmp_path / "run")
+    summary = run_jobs_sync(tournament_jobs(config), store, concurrency=2, rules=config.rules, progress=False)
+    assert "HTTP 401" in summary.stopped["bad"] and summary.completed == 2
+    written = "".join(path.read_text() for path in (tmp_path / "run").rglob("*") if path.is_file())
+    assert "Incorrect API key provided: ***" in written
+    assert secret not in written and wrong not in written
+    assert secret not in str(summary.to_dict()) and wrong not in str(summary.to_dict())

@@ -1,0 +1,146 @@
+"""Running presets with scripted agents into a run directory, resuming, and the report's tables and plots."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from data.episode_store import EpisodeStore
+from eval.experiments.config import ExperimentConfig
+from eval.experiments.report import build_report, write_report
+from eval.experiments.run import run_experiment
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def preset(**changes) -> tuple[ExperimentConfig, dict]:
+    mapping = {
+        "name": "k5",
+        "episodes": 30,
+        "scenarios": {"tiers": [100], "max_rounds": 5, "first_mover": "random"},
+        "models": [{"name": "linear"}, {"name": "hardliner", "params": {"margin": 0.3}}],
+        "mechanisms": [{"name": "cs", "mechanism": "k_double_auction"}],
+    } | changes
+    return ExperimentConfig.from_mapping(mapping), mapping
+
+
+def run(tmp_path: Path, **changes):
+    config, mapping = preset(**changes)
+    summary = run_experiment(config, mapping, tmp_path, progress=False)
+    return config, summary, list(EpisodeStore(tmp_path).records())
+
+
+def test_every_row_plays_the_same_scenarios_and_a_rerun_plays_nothing_new(tmp_path):
+    config, summary, records = run(tmp_path)
+    assert (summary.agent_episodes, summary.mechanism_episodes, summary.stored) == (60, 30, 90)
+    by_row: dict[str, set[str]] = {}
+    for record in records:
+        by_row.setdefault(record["metadata"]["row"], set()).add(record["scenario"]["scenario_id"])
+    assert len(by_row) == 3 and len({frozenset(ids) for ids in by_row.values()}) == 1
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()}
+    assert run(tmp_path)[1].stored == 90
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()} == written
+    # a larger sample extends the same paired scenarios
+    assert run(tmp_path, episodes=40)[1].stored == 120
+
+
+def test_a_run_directory_refuses_a_different_preset(tmp_path):
+    run(tmp_path)
+    with pytest.raises(ValueError, match="different preset"):
+        run(tmp_path, models=[{"name": "boulware"}])
+
+
+def test_the_report_holds_rates_with_intervals_efficiency_and_homogeneity(tmp_path):
+    run(tmp_path, episodes=60)
+    report = write_report(tmp_path)
+    rows = {row["row"]: row for row in report.data["rows"]}
+    assert set(rows) == {"linear", "hardliner", "cs"}
+    for row in rows.values():
+        low, high = row["trade_rate_ci"]
+        assert low <= row["trade_rate"] <= high and row["episodes"] == 60
+        assert row["deals"] == round(row["trade_rate"] * 60)
+    # linear concedes to its reservation value by the deadline: every efficient trade happens
+    assert rows["linear"]["efficiency"] == pytest.approx(1.0)
+    assert rows["hardliner"]["efficiency"] < rows["linear"]["efficiency"]
+    assert rows["cs"]["row_kind"] == "mechanism"
+    (test,) = report.data["homogeneity"]
+    assert test["rows"] == ["linear", "hardliner"] and test["dof"] == 1
+    assert (test["p_value"] < 0.05) == (abs(rows["linear"]["deals"] - rows["hardliner"]["deals"]) > 15)
+    markdown = (tmp_path / "report.md").read_text()
+    for heading in ("Trade rate, efficiency and surplus split", "Homogeneity", "Chatterjee"):
+        assert heading in markdown
+    assert json.loads((tmp_path / "report.json").read_text())["schema"] == "haggle.experiment_report/1"
+    for name in ("trade_rate.png", "efficiency.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_condition_shifts_are_paired_and_holm_corrected(tmp_path):
+    conditions = [
+        {"name": "symmetric"},
+        {"name": "seller_firm", "scripted_params": {"seller": {"exponent": 0.2}}},
+        {"name": "seller_soft", "scripted_params": {"seller": {"exponent": 5.0}}},
+    ]
+    run(tmp_path, conditions=conditions, models=[{"name": "linear"}], mechanisms=[])
+    report = build_report(tmp_path)
+    shifts = {shift["a"]: shift for shift in report.data["condition_shifts"]}
+    assert set(shifts) == {"seller_firm/linear", "seller_soft/linear"}
+    firm, soft = shifts["seller_firm/linear"], shifts["seller_soft/linear"]
+    assert firm["b"] == "symmetric/linear" and firm["scenarios"] == 30
+    # a firmer seller takes more of the gains, a softer one less; trade itself does not change
+    assert firm["seller_share_diff_ci"][0] > 0 > soft["seller_share_diff_ci"][1]
+    assert firm["trade_rate_diff"] == 0 and firm["fisher_p"] == 1.0
+    assert firm["fisher_p_holm"] >= firm["fisher_p"]
+    assert "Conditions against `symmetric`" in report.markdown
+
+
+def test_the_disclosure_report_measures_alpha_and_sits_beside_the_theory_curve(tmp_path):
+    models = [
+        {"name": "truthful", "strategy": "truthful_discloser"},
+        {"name": "refuser", "strategy": "disclosure_refuser", "params": {"inner": "hardliner"}},
+        {"name": "liar", "strategy": "shading_discloser", "params": {"shade": 0.1}},
+    ]
+    run(tmp_path, models=models, disclosure={"truthful_tolerance": 0.02})
+    report = write_report(tmp_path)
+    rows = {row["row"]: row for row in report.data["disclosure"]}
+    assert (rows["truthful"]["alpha"], rows["refuser"]["alpha"], rows["liar"]["alpha"]) == (1.0, 0.0, 1.0)
+    assert rows["truthful"]["truthful_share"] == 1.0 and rows["liar"]["truthful_share"] == 0.0
+    assert rows["refuser"]["refused"] == rows["refuser"]["asked"] == 60
+    assert rows["truthful"]["efficiency"] == pytest.approx(1.0)
+    theory = rows["refuser"]["theory_at_alpha"]
+    assert all(value == pytest.approx(27 / 32, abs=1e-6) for value in theory.values())
+    assert all(value == pytest.approx(1.0) for value in rows["truthful"]["theory_at_alpha"].values())
+    assert (tmp_path / "disclosure_alpha.png").read_bytes().startswith(PNG_MAGIC)
+    assert "One-shot disclosure" in report.markdown
+
+
+def test_the_baseline_section_compares_every_agent_row_with_the_mechanism(tmp_path):
+    mechanisms = [{"name": "posted", "mechanism": "posted_price", "params": {"rule": "seller_monopoly"}}]
+    run(tmp_path, mechanisms=mechanisms, baseline="posted")
+    report = build_report(tmp_path)
+    comparisons = {c["a"]: c for c in report.data["against_baseline"]}
+    assert set(comparisons) == {"symmetric/linear", "symmetric/hardliner"}
+    assert comparisons["symmetric/linear"]["b"] == "mechanism/posted"
+    assert comparisons["symmetric/linear"]["efficiency_diff"] > 0  # bargaining to the deadline beats one post
+    assert "Against the `posted` baseline" in report.markdown
+
+
+def test_alpha_curves_come_from_the_runs_own_draws_when_values_are_not_uniform(tmp_path):
+    models = [
+        {"name": "truthful", "strategy": "truthful_discloser"},
+        {"name": "refuser", "strategy": "disclosure_refuser"},
+    ]
+    scenarios = {"tiers": [100, 1000], "max_rounds": 5, "value_model": "correlated"}
+    config, _, records = run(tmp_path, models=models, disclosure={}, scenarios=scenarios, mechanisms=[])
+    data = build_report(tmp_path).data
+    assert data["alpha_theory"]["source"].startswith("Monte Carlo") and data["theory"] == {}
+    rows = {row["row"]: row for row in data["disclosure"]}
+    assert all(value == pytest.approx(1.0) for value in rows["truthful"]["theory_at_alpha"].values())
+    # at α = 0 every mode is Chatterjee–Samuelson play on these very draws: trade iff v - c >= a quarter width
+    unit_gaps = [
+        (r["scenario"]["buyer_value"] - r["scenario"]["seller_cost"])
+        / (r["scenario"]["value_high"] - r["scenario"]["value_low"])
+        for r in records
+        if r["metadata"]["row"] == "refuser"
+    ]
+    second_best = sum(g for g in unit_gaps if g >= 0.25) / sum(g for g in unit_gaps if g > 0)
+    assert rows["refuser"]["theory_at_alpha"]["binary"] == pytest.approx(second_best)

@@ -1,0 +1,127 @@
+"""The eval report's numbers on hand-built episodes, its theory columns, its markdown and its plot panels."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from env.outcome import Outcome, normalised_gains
+from env.scenario import SamplerConfig, ScenarioSampler
+from eval import stats
+from eval.report import build_eval, cell_stats, format_markdown, reference_points, theory_by_tier
+
+SAMPLER = ScenarioSampler(SamplerConfig(tiers=[100.0], domains=["abstract"]))
+
+
+def episode(buyer_value, seller_cost, price=None, end_reason="round_limit", ended_by=None, violations=None):
+    scenario = replace(SAMPLER.sample(1, seed=0)[0], buyer_value=buyer_value, seller_cost=seller_cost)
+    outcome = Outcome(
+        deal=price is not None,
+        price=price,
+        rounds=4,
+        turns=8,
+        end_reason="accepted" if price is not None else end_reason,
+        ended_by="seller" if price is not None else ended_by,
+        buyer_value=buyer_value,
+        seller_cost=seller_cost,
+        discount_factor=1.0,
+        violations=violations or {},
+    )
+    return scenario, outcome
+
+
+def test_a_cell_has_the_numbers_its_episodes_imply():
+    played = [
+        episode(120.0, 80.0, price=100.0),  # zone, deal at the midpoint: the buyer keeps half
+        # zone, but the buyer walked away (after one invalid move)
+        episode(130.0, 70.0, end_reason="walked_away", ended_by="buyer", violations={"buyer": 1}),
+        episode(90.0, 110.0, price=100.0),  # no zone, yet a deal: the buyer paid above its value
+        episode(140.0, 60.0, price=60.0),  # zone, deal at the cost: the buyer keeps everything
+    ]
+    cell = cell_stats(played, "buyer", resamples=500)
+    assert (cell["episodes"], cell["deals"], cell["deal_rate"]) == (4, 3, 0.75)
+    assert cell["deal_rate_ci"] == list(stats.wilson_interval(3, 4))
+    assert cell["surplus_share"] == pytest.approx(0.75)  # deals with gains: 0.5 and 1.0
+    assert cell["surplus_share_unconditional"] == pytest.approx(0.5)  # 0.5, 0 (no deal) and 1.0
+    low, high = cell["surplus_share_ci"]
+    assert 0.5 <= low <= 0.75 <= high <= 1.0
+    gains = [normalised_gains(o, s) for s, o in played]
+    assert cell["efficiency"] == pytest.approx(sum(r for r, _ in gains) / sum(a for _, a in gains))
+    assert (cell["scenarios_with_zone"], cell["missed_deals"], cell["walk_aways_when_possible"]) == (3, 1, 1)
+    assert (cell["deals_without_zone"], cell["irrational_deals"], cell["irrational_deals_opponent"]) == (
+        1,
+        1,
+        0,
+    )
+    assert cell["violation_rate"] == 0.25 and cell["violations_per_episode"] == 0.25
+    assert cell["mean_rounds_to_deal"] == 4
+    seller = cell_stats(played, "seller", resamples=500)
+    assert seller["surplus_share"] == pytest.approx(0.25) and seller["irrational_deals"] == 0
+
+
+def test_theory_columns_come_from_the_same_draws():
+    scenarios = ScenarioSampler(SamplerConfig(tiers=[10.0, 1000.0], domains=["abstract"])).sample(400, seed=3)
+    theory = theory_by_tier(scenarios, ["10", "1k"])
+    assert list(theory) == ["10", "1k", "all"] and theory["all"]["draws"] == 400
+    reference = reference_points(theory["all"])
+    assert reference["first_best_trade_rate"] == pytest.approx(
+        sum(s.buyer_value > s.seller_cost for s in scenarios) / 400
+    )
+    assert reference["nash_share"] == pytest.approx({"buyer": 0.5, "seller": 0.5})
+    # uniform values: the second-best keeps 27/32 of the gains, a single posted price about 3/4 (it is chosen
+    # on these very draws, so a little more)
+    assert reference["chatterjee_samuelson_efficiency"] == pytest.approx(27 / 32, abs=0.06)
+    assert 0.7 < reference["best_posted_price_efficiency"] < 0.9
+
+
+@pytest.fixture(scope="module")
+def scripted_eval(tmp_path_factory):
+    from eval.config import EvalConfig
+    from eval.runner import load_run, run_eval
+
+    out = tmp_path_factory.mktemp("eval")
+    config = EvalConfig.from_mapping(
+        yaml.safe_load(
+            """
+            seed: 1
+            episodes: 24
+            bootstrap_resamples: 200
+            scenarios: {tiers: [10, 1000, 100000], max_rounds: 8}
+            model: {name: model, strategy: boulware}
+            opponents: [{name: conceder}, {name: tit_for_tat}]
+            """
+        )
+    )
+    run_eval(config, out, progress=False)
+    return build_eval(load_run(out))
+
+
+def test_markdown_has_one_row_per_cell_and_the_theory_table(scripted_eval):
+    markdown = format_markdown(scripted_eval)
+    assert len(scripted_eval["cells"]) == 2 * 2 * 4  # opponents × roles × (3 tiers + all)
+    results = markdown.split("## Results per opponent, role and tier")[1].split("## Strategy")[0]
+    rows = [line for line in results.splitlines() if line.startswith(("| conceder", "| tit_for_tat"))]
+    assert len(rows) == 16
+    assert "## Theory on the same scenarios" in markdown and "| all | 24 |" in markdown
+
+
+def test_plots_have_a_panel_per_role_a_line_per_opponent_and_theory(scripted_eval, tmp_path):
+    from eval.plots import tier_figure, write_plots
+
+    for metric, theory_label in [
+        ("surplus_share_unconditional", "theory: Nash split"),
+        ("deal_rate", "theory: first-best"),
+    ]:
+        figure = tier_figure(scripted_eval, metric)
+        assert [axes.get_title() for axes in figure.axes] == ["model as buyer", "model as seller"]
+        for axes in figure.axes:
+            labels = axes.get_legend_handles_labels()[1]
+            assert {"vs conceder", "vs tit_for_tat", theory_label} <= set(labels)
+            assert [tick.get_text() for tick in axes.get_xticklabels()] == ["10", "1k", "100k"]
+    paths = write_plots(scripted_eval, tmp_path)
+    assert [path.relative_to(tmp_path) for path in paths] == [
+        Path("plots/surplus_share_by_tier.png"),
+        Path("plots/deal_rate_by_tier.png"),
+    ]
+    assert all(path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for path in paths)

@@ -1,0 +1,140 @@
+"""The statistics behind eval reports, checked against scipy, hand computations and coverage."""
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from eval import stats
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials", "low", "high"),
+    [
+        (0, 60, 0.0, 0.060172),  # the paper's Claude-Opus cell: 0/60, "Wilson 95% CI 0%, 6%"
+        (54, 60, 0.798505, 0.953357),
+        (60, 60, 0.939828, 1.0),
+    ],
+)
+def test_wilson_interval_matches_known_values(successes, trials, low, high):
+    interval = stats.wilson_interval(successes, trials)
+    assert interval.estimate == successes / trials and interval.n == trials
+    assert (interval.low, interval.high) == pytest.approx((low, high), abs=1e-6)
+    assert tuple(interval) == (interval.low, interval.high)
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(1, 7), (13, 40), (399, 400)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_wilson_interval_agrees_with_scipy(successes, trials, confidence):
+    expected = scipy_stats.binomtest(successes, trials).proportion_ci(confidence, method="wilson")
+    low, high = stats.wilson_interval(successes, trials, confidence)
+    assert (low, high) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    for successes, trials in [(1, 0), (5, 4), (-1, 4)]:
+        with pytest.raises(ValueError):
+            stats.wilson_interval(successes, trials)
+
+
+def test_fisher_exact_matches_scipy():
+    table = [[8, 2], [1, 5]]
+    result = stats.fisher_exact(table)
+    odds_ratio, p_value = scipy_stats.fisher_exact(table)
+    assert (result.statistic, result.p_value, result.n) == (
+        pytest.approx(odds_ratio),
+        pytest.approx(p_value),
+        16,
+    )
+    assert result.p_value == pytest.approx(0.034965, abs=1e-6)  # 5/143, the exact two-sided value
+
+
+def test_two_proportion_z_test_is_the_square_root_of_the_two_group_chi2():
+    z = stats.two_proportion_z_test(40, 60, 25, 60)
+    chi2 = stats.chi2_homogeneity([40, 25], [60, 60])
+    assert z.statistic > 0 and z.statistic**2 == pytest.approx(chi2.statistic)
+    assert z.p_value == pytest.approx(chi2.p_value)
+    pooled = 65 / 120
+    assert z.statistic == pytest.approx((40 / 60 - 25 / 60) / np.sqrt(pooled * (1 - pooled) * (2 / 60)))
+    assert stats.two_proportion_z_test(0, 10, 0, 12).p_value == 1.0
+
+
+def test_chi2_homogeneity_by_hand_on_a_two_by_three_table():
+    # deals 10, 20, 30 of 40 each: every expected cell is 20, so χ² = 4 · (10²/20) = 20 on 2 degrees of freedom,
+    # whose survival function is exp(-χ²/2).
+    result = stats.chi2_homogeneity([10, 20, 30], [40, 40, 40])
+    assert (result.statistic, result.dof, result.n) == (pytest.approx(20.0), 2, 120)
+    assert result.p_value == pytest.approx(np.exp(-10))
+
+
+def test_chi2_homogeneity_matches_scipy_contingency():
+    deals, trials = [55, 54, 40, 18, 10, 0], [60, 60, 60, 60, 60, 60]
+    table = np.column_stack([deals, np.subtract(trials, deals)])
+    expected = scipy_stats.chi2_contingency(table, correction=False)
+    result = stats.chi2_homogeneity(deals, trials)
+    assert result.statistic == pytest.approx(expected.statistic)
+    assert result.p_value == pytest.approx(expected.pvalue)
+    assert result.dof == expected.dof == 5
+
+
+def test_chi2_homogeneity_refuses_a_constant_outcome():
+    with pytest.raises(ValueError, match="same outcome"):
+        stats.chi2_homogeneity([0, 0], [10, 20])
+
+
+def test_holm_on_a_known_example():
+    # sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 -> kept monotone at 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert stats.holm([]) == []
+
+
+def test_bootstrap_mean_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    true_mean, trials = 1.0, 300
+    covered = 0
+    for trial in range(trials):
+        sample = rng.exponential(true_mean, size=60)
+        low, high = stats.bootstrap_ci(sample, resamples=500, seed=trial)
+        covered += low <= true_mean <= high
+    assert 0.88 <= covered / trials <= 0.99
+
+
+def test_bootstrap_is_seeded_and_resamples_rows_together():
+    rng = np.random.default_rng(0)
+    realised, available = rng.random(200), 1 + rng.random(200)
+    rows = np.column_stack([realised, available])
+
+    def ratio(sample):
+        return sample[:, 0].sum() / sample[:, 1].sum()
+
+    first = stats.bootstrap_ci(rows, ratio, resamples=300, seed=3)
+    assert first == stats.bootstrap_ci(rows, ratio, resamples=300, seed=3)
+    assert first != stats.bootstrap_ci(rows, ratio, resamples=300, seed=4)
+    assert first.estimate == pytest.approx(ratio(rows)) and first.low < first.estimate < first.high
+    json.dumps(asdict(first))
+
+
+def test_paired_bootstrap_sees_a_small_shift_that_scenario_noise_would_hide():
+    rng = np.random.default_rng(1)
+    scenario_effect = rng.normal(0, 1, size=300)
+    a = scenario_effect + 0.1 + rng.normal(0, 0.05, size=300)
+    b = scenario_effect
+    paired = stats.paired_bootstrap(a, b, seed=0)
+    assert 0 < paired.low < 0.1 < paired.high
+    unpaired_a, unpaired_b = stats.bootstrap_ci(a, seed=0), stats.bootstrap_ci(b, seed=1)
+    assert unpaired_a.low < unpaired_b.high  # separately, the two means' intervals overlap
+
+
+def test_paired_permutation_test_exact_and_monte_carlo():
+    # all five differences positive: only the identity and the full flip reach |mean| >= 3, so p = 2/32
+    exact = stats.paired_permutation_test([1, 2, 3, 4, 5], [0, 0, 0, 0, 0])
+    assert (exact.statistic, exact.p_value, exact.n) == (3.0, pytest.approx(2 / 32), 5)
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=200)
+    shifted = stats.paired_permutation_test(base + 0.3 + rng.normal(0, 0.3, 200), base, resamples=2000)
+    assert shifted.p_value < 0.01
+    same = stats.paired_permutation_test(base + rng.normal(0, 0.3, 200), base, resamples=2000)
+    assert same.p_value > 0.05

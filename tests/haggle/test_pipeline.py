@@ -1,0 +1,128 @@
+"""`haggle pipeline`: stage commands wired to each other's outputs, failures that lose nothing, a real tiny run."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from haggle.cli import main
+from haggle.pipeline import STAGES, STATE_NAME, PipelineConfig, artefacts, stage_command
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_config(path: Path, **changes) -> Path:
+    config = yaml.safe_load((REPO / "configs/pipeline/tiny-cpu.yaml").read_text())
+    config.update(changes)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_each_stage_reads_the_previous_stages_outputs(tmp_path):
+    config = PipelineConfig.from_yaml(REPO / "configs/pipeline/tiny-cpu.yaml")
+    paths = artefacts(tmp_path)
+    sft = stage_command("sft", config, tmp_path)
+    assert sft[:3] == [sys.executable, "-m", "training.sft"]
+    assert sft[sft.index("--dataset_name") + 1] == str(paths["traces"])
+    assert sft[sft.index("--model_name_or_path") + 1] == str(paths["tiny_model"])
+    grpo = stage_command("grpo", config, tmp_path)
+    assert grpo[grpo.index("--init_adapter") + 1] == str(paths["sft"])
+    assert grpo[-4:] == ["--max_steps", "4", "--save_steps", "2"]  # the config's extra args come last
+    evaluation = stage_command("eval", config, tmp_path)
+    assert evaluation[evaluation.index("--adapter") + 1] == str(paths["grpo"])
+    assert stage_command("traces", config, tmp_path)[4] == str(paths["tournament"])
+    for stage in STAGES[1:]:  # every config a stage names exists
+        command = stage_command(stage, config, tmp_path)
+        if "--config" in command:
+            assert Path(command[command.index("--config") + 1]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"polish": {}}, "unknown pipeline stage"),
+        ({"sft": {"config": "configs/sft/nope.yaml"}}, "config file not found"),
+        ({"grpo": {"args": []}}, "needs `config:`"),
+        ({"tiny_model": {"size": 3}}, "unknown field"),
+    ],
+)
+def test_bad_configs_are_refused_before_any_work(tmp_path, capsys, change, message):
+    config = write_config(tmp_path / "pipeline.yaml", **change)
+    with pytest.raises(SystemExit) as error:
+        main(["pipeline", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert message in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_stage_keeps_the_finished_ones_and_the_rerun_resumes(tmp_path, capsys):
+    broken = write_config(
+        tmp_path / "broken.yaml",
+        tournament={
+            "config": "configs/tournament/scripted-cpu.yaml",
+            "args": ["--episodes-per-pairing", "0"],
+        },
+    )
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match="stage tournament failed"):
+        main(["pipeline", "--config", str(broken), "--out", str(out)])
+    state = json.loads((out / STATE_NAME).read_text())["stages"]
+    assert list(state) == ["tiny_model"]
+    assert (out / "tiny-model" / "config.json").is_file()
+
+    fixed = write_config(
+        tmp_path / "fixed.yaml",
+        tournament={
+            "config": "configs/tournament/scripted-cpu.yaml",
+            "args": ["--episodes-per-pairing", "2"],
+        },
+        traces={"args": ["--deals-only", "--validation-fraction", "0.3"]},
+        sft={"config": "configs/sft/tiny-cpu.yaml", "args": ["--lora_r", "many"]},  # fails: not an integer
+    )
+    with pytest.raises(SystemExit, match="stage sft failed"):
+        main(["pipeline", "--config", str(fixed), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "tiny_model: done earlier" in printed
+    assert list(json.loads((out / STATE_NAME).read_text())["stages"]) == [
+        "tiny_model",
+        "tournament",
+        "traces",
+    ]
+    assert (out / "traces" / "dataset_dict.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_readme_pipeline_runs_end_to_end_and_skips_finished_stages(tmp_path, capsys):
+    """The main job with fewer steps: every artefact lands where the summary says; a rerun does no work."""
+    config = write_config(
+        tmp_path / "small.yaml",
+        tournament={
+            "config": "configs/tournament/scripted-cpu.yaml",
+            "args": ["--episodes-per-pairing", "6"],
+        },
+        sft={"config": "configs/sft/tiny-cpu.yaml", "args": ["--max_steps", "4"]},
+        grpo={"config": "configs/grpo/tiny-cpu.yaml", "args": ["--max_steps", "1", "--save_steps", "1"]},
+        eval={"config": "configs/eval/tiny-cpu.yaml", "args": ["--episodes", "1"]},
+    )
+    out = tmp_path / "run"
+    assert main(["pipeline", "--config", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    paths = artefacts(out.resolve())
+    for stage, path in paths.items():
+        assert f"{stage:<11} {path}" in printed
+    assert (paths["tournament"] / "leaderboard.json").is_file()
+    assert (paths["traces"] / "README.md").is_file()
+    for adapter in ("sft", "grpo"):
+        assert (paths[adapter] / "adapter_model.safetensors").is_file()
+    assert (paths["eval"] / "eval.json").is_file() and (paths["eval"] / "eval.md").is_file()
+    first = json.loads((out / STATE_NAME).read_text())["stages"]
+    assert list(first) == list(STAGES)
+
+    assert main(["pipeline", "--config", str(config), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("done earlier") == len(STAGES)
+    assert json.loads((out / STATE_NAME).read_text())["stages"] == first
+
+    assert main(["pipeline", "--config", str(config), "--out", str(out), "--from", "eval"]) == 0
+    rerun = capsys.readouterr().out
+    assert rerun.count("done earlier") == len(STAGES) - 1 and "[6/6] eval: $" in rerun

@@ -1,0 +1,1 @@
+"""Training stages on TRL (SFT, GRPO), their configs and rewards, and the tiny local Qwen3 used on CPU."""

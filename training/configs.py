@@ -1,0 +1,141 @@
+"""Configuration dataclasses of the training scripts, parsed by `TrlParser` from YAML plus command-line overrides.
+
+Each script takes TRL's own dataclasses (`SFTConfig`/`GRPOConfig` for the trainer, `ModelConfig` for the model and
+LoRA) plus one of these for what is Haggle's: where the data comes from, the negotiation environment, the
+opponent and the reward. Fields that hold mappings (`scenarios`, `opponent`, `chat_template_kwargs`) take a YAML
+mapping in a config file and a JSON string on the command line, as TRL's own dict fields do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import ScriptArguments, SFTConfig
+
+from env.scenario import ROLES
+from training.rewards import RewardShaping
+
+
+def _mapping(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
+    """A dict field given as YAML (already a dict) or as JSON text on the command line."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"--{name} must be a JSON object, e.g. '{{\"max_rounds\": 4}}' ({error})"
+            ) from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+@dataclass
+class SFTScriptArguments(ScriptArguments):
+    """TRL's script arguments (`dataset_name` may also be the directory `haggle traces` wrote) plus `--resume`."""
+
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Resume from the last checkpoint in output_dir if there is one (SLURM requeue uses it)."
+        },
+    )
+
+
+@dataclass
+class HaggleSFTConfig(SFTConfig):
+    """`SFTConfig` plus the chat-template switches GRPO has (`enable_thinking` for Qwen3), applied per example."""
+
+    chat_template_kwargs: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "Extra chat template arguments for every example, e.g. {enable_thinking: false}."},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.chat_template_kwargs = _mapping(self.chat_template_kwargs, "chat_template_kwargs")
+
+
+@dataclass
+class GRPOScriptArguments:
+    """The negotiation GRPO trains on: scenarios, the fixed opponent, the reward and the starting adapter."""
+
+    scenarios: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Scenario settings (env.scenario.SamplerConfig fields: tiers, domains, max_rounds...)."
+        },
+    )
+    num_scenarios: int = field(default=1024, metadata={"help": "Rows in the table of training scenarios."})
+    table_seed: int = field(
+        default=0, metadata={"help": "Seed of the scenario table (scenario and opponent seeds)."}
+    )
+    roles: list[str] = field(
+        default_factory=lambda: list(ROLES), metadata={"help": "Sides the model plays, balanced across rows."}
+    )
+    tiers: list[str] | None = field(
+        default=None,
+        metadata={"help": "Price tiers to train on (tier names); all of the sampler's by default."},
+    )
+    opponent: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={
+            "help": "The fixed opponent: {name: <scripted agent>, ...its parameters} or an endpoint agent spec "
+            "(data.agent_specs); the linear time-dependent scripted agent by default."
+        },
+    )
+    max_violations: int = field(default=3, metadata={"help": "Invalid moves before a side forfeits."})
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["surplus_share"],
+        metadata={"help": "Rewards by name (surplus_share, clipped_surplus) or dotted import path."},
+    )
+    no_deal_value: float = field(default=0.0, metadata={"help": "surplus_share: the value of no deal."})
+    unfinished_value: float = field(
+        default=-1.5,
+        metadata={
+            "help": "surplus_share: the value of an episode the model left unfinished (below any outcome)."
+        },
+    )
+    violation_penalty: float = field(
+        default=0.1, metadata={"help": "surplus_share: cost of each invalid move."}
+    )
+    irrational_deal_penalty: float = field(
+        default=0.5, metadata={"help": "surplus_share: extra cost of a deal at a loss to the trained side."}
+    )
+    length_penalty: float = field(
+        default=0.0, metadata={"help": "surplus_share: cost per share of the round limit used."}
+    )
+    init_adapter: str | None = field(
+        default=None,
+        metadata={"help": "LoRA adapter to start from (the SFT output directory); a fresh LoRA when unset."},
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Resume from the last checkpoint in output_dir if there is one (SLURM requeue uses it)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        self.scenarios = _mapping(self.scenarios, "scenarios")
+        self.opponent = _mapping(self.opponent, "opponent") or {"name": "linear"}
+        unknown = [role for role in self.roles if role not in ROLES]
+        if unknown or not self.roles:
+            raise ValueError(f"roles must be a non-empty subset of {list(ROLES)}, got {self.roles}")
+        if self.num_scenarios < 1:
+            raise ValueError("num_scenarios must be at least 1")
+        self.shaping  # noqa: B018  (checks the reward settings now, not after the model has loaded)
+
+    @property
+    def shaping(self) -> RewardShaping:
+        return RewardShaping(
+            no_deal_value=self.no_deal_value,
+            unfinished_value=self.unfinished_value,
+            violation_penalty=self.violation_penalty,
+            irrational_deal_penalty=self.irrational_deal_penalty,
+            length_penalty=self.length_penalty,
+        )

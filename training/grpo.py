@@ -1,0 +1,136 @@
+"""GRPO: reinforcement learning of a negotiator against a fixed opponent, with LoRA, on TRL's GRPOTrainer.
+
+Each dataset row is one negotiation (`training/scenario_table.py`); TRL repeats it `num_generations` times and
+every copy plays it in its own `NegotiationEnv` (`environment_factory`): the model acts through tool calls, the
+opponent answers inside each call, and the reward (`training/rewards.py`) scores the finished game.
+`max_completion_length` bounds the whole multi-turn completion, tool replies included, and
+`max_tool_calling_iterations` the number of model turns; episodes cut short are logged as truncated.
+Generation runs on vLLM (`use_vllm: true`, `vllm_mode: colocate` or `server`) on GPUs and on plain transformers
+on CPU. Training starts from `init_adapter` (the SFT output) or a fresh LoRA on the base model.
+
+Launch (every config field can be overridden on the command line, e.g. `--num_generations 8`):
+    python training/grpo.py --config configs/grpo/tiny-cpu.yaml --model_name_or_path runs/tiny-model
+    accelerate launch --config_file configs/accelerate/single_gpu.yaml training/grpo.py \\
+        --config configs/grpo/qwen3-8b.yaml --vllm_mode colocate
+    trl vllm-serve --model Qwen/Qwen3-8B --port 8000 &        # on a GPU the trainer does not use
+    accelerate launch --config_file configs/accelerate/multi_gpu.yaml training/grpo.py \\
+        --config configs/grpo/qwen3-8b.yaml --vllm_mode server --vllm_server_host H --vllm_server_port 8000
+    sbatch slurm/grpo.slurm configs/grpo/qwen3-14b.yaml
+Add `--resume` to continue from the last checkpoint in `output_dir` (SLURM requeues do).
+"""
+
+from __future__ import annotations
+
+import os
+
+from trl import GRPOConfig, ModelConfig, TrlParser
+
+from training.configs import GRPOScriptArguments
+
+
+def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> None:
+    import datasets
+    from transformers import AutoTokenizer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import GRPOTrainer, get_peft_config, get_quantization_config
+    from trl.trainer.utils import create_model_from_path
+
+    from env.negotiation import ProtocolRules
+    from env.scenario import SamplerConfig, ScenarioSampler
+    from training.metrics_logging import EpisodeSummaryCallback, configure_reporting, with_episode_metrics
+    from training.negotiation_env import environment_factory, opponent_from_spec
+    from training.rewards import get_reward_funcs
+    from training.scenario_table import build_scenario_table
+
+    # ---- seed and logging
+    set_seed(training_args.seed)
+    configure_reporting(training_args.report_to)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # TRL 1.x flags environment_factory experimental
+
+    # ---- checkpoint
+    checkpoint = None
+    if script_args.resume and os.path.isdir(training_args.output_dir):
+        checkpoint = get_last_checkpoint(training_args.output_dir)
+    start = f"resuming from {checkpoint}" if checkpoint else "starting fresh"
+    print(f"grpo: {start} in {training_args.output_dir}")
+
+    # ---- data: the table of scenarios
+    sampler = ScenarioSampler(SamplerConfig.from_mapping(script_args.scenarios))
+    rows = build_scenario_table(
+        sampler,
+        script_args.num_scenarios,
+        script_args.table_seed,
+        roles=script_args.roles,
+        tiers=script_args.tiers,
+    )
+    dataset = datasets.Dataset.from_list(rows)
+
+    # ---- tokenizer and model (the same path for the tiny model and Qwen/Qwen3-8B)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+        padding_side="left",
+        truncation_side="left",
+    )
+    model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+    if (
+        script_args.init_adapter
+    ):  # continue training the SFT adapter; TRL keeps a frozen copy as the KL reference
+        from peft import PeftModel
+
+        if training_args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
+            model_init_kwargs["device_map"] = None
+        base = create_model_from_path(model_args.model_name_or_path, **model_init_kwargs)
+        model = PeftModel.from_pretrained(base, script_args.init_adapter, is_trainable=True)
+        peft_config = None
+    else:
+        model = model_args.model_name_or_path
+        training_args.model_init_kwargs = model_init_kwargs
+        peft_config = get_peft_config(model_args)
+
+    # ---- environment and rewards
+    rules = ProtocolRules(max_violations=script_args.max_violations)
+    make_env = environment_factory(sampler, opponent_from_spec(script_args.opponent), rules)
+    reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.shaping)
+    reward_funcs[0] = with_episode_metrics(reward_funcs[0], training_args.max_completion_length)
+
+    # ---- trainer
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        quantization_config=get_quantization_config(model_args) if peft_config is not None else None,
+        environment_factory=make_env,
+        callbacks=[EpisodeSummaryCallback()],
+    )
+
+    # ---- train
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+
+    # ---- save and model card
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.create_model_card(tags=["haggle", "negotiation", "grpo"])
+    trainer.accelerator.print(f"grpo: adapter, tokenizer and model card saved to {training_args.output_dir}")
+    trainer.end()
+
+
+def make_parser() -> TrlParser:
+    return TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+
+
+if __name__ == "__main__":
+    main(*make_parser().parse_args_and_config())

@@ -1,0 +1,138 @@
+"""GRPO rewards: what a finished negotiation is worth to the side being trained.
+
+Every reward reads the episode from the rollout's environment (TRL passes the per-rollout environment instances
+to reward functions as `environments`), so it scores what happened in the game, not the text the model wrote.
+
+Two families, picked by name in the config (`reward_funcs`), or any function by dotted import path:
+
+- `surplus_share` (default, shaped). A deal is worth the trained side's surplus over the gap |v - c|, times the
+  per-round discount and clipped to [-1, 1]; a deal at a loss to the trained side costs an extra
+  `irrational_deal_penalty`. No deal is worth `no_deal_value`. Each invalid move costs `violation_penalty`.
+  An episode the model left unfinished (it stopped calling tools, or ran out of tokens or tool turns) is worth
+  `unfinished_value`, below any finished outcome: otherwise a weak policy learns that quitting beats a bad deal
+  (seen on the tiny model: with quitting no worse than a loss deal, GRPO collapsed to stopping at once).
+  `length_penalty` charges for the share of the round limit used.
+- `clipped_surplus` (the published preset, Bergemann et al. 2026, arXiv:2604.16472): (v - p)/|v - c| for a
+  buyer and (p - c)/|v - c| for a seller, clipped to [-1, 1]; 0 for no deal; -1 for any format or budget
+  violation (an invalid move, or an episode left unfinished).
+
+The trade-off. Surplus share rewards hard bargaining and is indifferent between no deal and a deal that gives
+everything away, so a policy trained on it learns to hold out: the paper saw SFT (cloning surplus-maximising
+experts) double surplus share but lower the deal rate, and RL on this reward recover the deal rate while eroding
+surplus, because in a group of rollouts the ones that close at all beat the ones that walk. Raising
+`no_deal_value` below zero (or adding a deal bonus through a second reward) pushes towards closing; a larger
+`irrational_deal_penalty` keeps that push from ending in deals at a loss. The preset's flat -1 for violations is
+strong on purpose: format errors should never be worth the risk, and it dominates any surplus signal early on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from env.negotiation import Negotiation
+from env.scenario import Role
+
+RewardFunc = Callable[..., list[float]]
+
+
+class Rollout(Protocol):
+    """What a reward reads from an environment: the game and the side the model played."""
+
+    negotiation: Negotiation
+    role: Role
+
+
+@dataclass(frozen=True)
+class RewardShaping:
+    """The knobs of the `surplus_share` reward (see the module docstring for their trade-offs)."""
+
+    no_deal_value: float = 0.0
+    unfinished_value: float = -2.0
+    violation_penalty: float = 0.1
+    irrational_deal_penalty: float = 0.5
+    length_penalty: float = 0.0
+
+    def __post_init__(self) -> None:
+        worst_deal = -1.0 - self.irrational_deal_penalty
+        if self.unfinished_value >= worst_deal:
+            raise ValueError(
+                f"unfinished_value ({self.unfinished_value}) must be below the worst finished outcome, a deal at a "
+                f"loss ({worst_deal}): otherwise the policy learns to stop calling tools instead of negotiating"
+            )
+
+
+def normalised_surplus(negotiation: Negotiation, role: Role) -> float:
+    """The trained side's surplus over |v - c|, clipped to [-1, 1]; 0 without a deal."""
+    outcome = negotiation.outcome
+    if outcome is None or not outcome.deal:
+        return 0.0
+    scenario = negotiation.scenario
+    gap = max(abs(scenario.buyer_value - scenario.seller_cost), 1e-6 * scenario.value_high)  # v == c
+    return max(-1.0, min(1.0, outcome.surplus(role) / gap))
+
+
+def invalid_moves(negotiation: Negotiation, role: Role) -> int:
+    """The trained side's invalid moves, plus one when it stopped before the game ended."""
+    return negotiation.violations[role] + (0 if negotiation.done else 1)
+
+
+def surplus_share_score(negotiation: Negotiation, role: Role, shaping: RewardShaping) -> float:
+    outcome = negotiation.outcome
+    if outcome is None:
+        value = shaping.unfinished_value
+    elif outcome.deal:
+        value = normalised_surplus(negotiation, role) * outcome.discount_factor
+        if outcome.irrational_side == role:
+            value -= shaping.irrational_deal_penalty
+    else:
+        value = shaping.no_deal_value
+    rounds_used = outcome.rounds if outcome is not None else negotiation.round
+    value -= shaping.length_penalty * rounds_used / negotiation.scenario.max_rounds
+    return value - shaping.violation_penalty * negotiation.violations[role]
+
+
+def clipped_surplus_score(negotiation: Negotiation, role: Role) -> float:
+    if invalid_moves(negotiation, role):
+        return -1.0
+    return normalised_surplus(negotiation, role)
+
+
+# -- TRL reward functions -------------------------------------------------------------------------------------
+def get_surplus_share_reward(shaping: RewardShaping) -> RewardFunc:
+    def surplus_share(environments: Sequence[Rollout], **kwargs: Any) -> list[float]:
+        return [surplus_share_score(env.negotiation, env.role, shaping) for env in environments]
+
+    return surplus_share
+
+
+def get_clipped_surplus_reward(shaping: RewardShaping) -> RewardFunc:
+    def clipped_surplus(environments: Sequence[Rollout], **kwargs: Any) -> list[float]:
+        return [clipped_surplus_score(env.negotiation, env.role) for env in environments]
+
+    return clipped_surplus
+
+
+REWARD_REGISTRY: dict[str, Callable[[RewardShaping], RewardFunc]] = {
+    "surplus_share": get_surplus_share_reward,
+    "clipped_surplus": get_clipped_surplus_reward,
+}
+
+
+def get_reward_funcs(names: Sequence[str], shaping: RewardShaping) -> list[RewardFunc]:
+    """Registered rewards by name; any other name with a dot is imported as a ready TRL reward function."""
+    funcs = []
+    for name in names:
+        if name in REWARD_REGISTRY:
+            funcs.append(REWARD_REGISTRY[name](shaping))
+        elif "." in name:
+            module_path, attribute = name.rsplit(".", 1)
+            funcs.append(getattr(importlib.import_module(module_path), attribute))
+        else:
+            raise ValueError(
+                f"unknown reward {name!r}; registered: {', '.join(REWARD_REGISTRY)}, "
+                "or give a dotted import path (my_package.rewards.my_reward)"
+            )
+    return funcs

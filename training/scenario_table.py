@@ -1,0 +1,57 @@
+"""The GRPO training set: a table of scenario seeds, one row per negotiation the policy will play.
+
+A row holds only what rebuilds its episode exactly: the scenario's seed, price tier and domain (for
+`ScenarioSampler.draw`), the side the model plays and the opponent's seed; plus the `prompt` column TRL requires,
+the system prompt for that side of that scenario. GRPOTrainer repeats each row `num_generations` times and
+`NegotiationEnv.reset(**row)` rebuilds the same deal and the same opponent for every copy, so advantages compare
+rollouts of one negotiation. Tiers, roles and domains are balanced round-robin; everything else comes from seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from env.negotiation import Negotiation
+from env.prompts import system_prompt
+from env.scenario import ROLES, Role, ScenarioSampler, derive_seed
+
+COLUMNS = ("prompt", "scenario_seed", "tier", "domain", "role", "opponent_seed")
+
+
+def build_scenario_table(
+    sampler: ScenarioSampler,
+    count: int,
+    seed: int,
+    *,
+    roles: Sequence[Role] = ROLES,
+    tiers: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """`count` rows; row i depends only on (seed, i) and the sampler's settings."""
+    tiers = list(tiers or sampler.tier_names)
+    domains = sampler.config.domains
+    unknown = [role for role in roles if role not in ROLES]
+    if unknown or not roles:
+        raise ValueError(f"roles must be a non-empty subset of {ROLES}, got {list(roles)}")
+    rows = []
+    for index in range(count):
+        tier = tiers[index % len(tiers)]
+        role = roles[(index // len(tiers)) % len(roles)]
+        domain = domains[(index // (len(tiers) * len(roles))) % len(domains)]
+        scenario_seed = derive_seed("grpo-scenario", seed, index)
+        scenario = sampler.draw(scenario_seed, tier=tier, domain=domain)
+        view = Negotiation(scenario).view(role)
+        rows.append(
+            {
+                "prompt": [
+                    {"role": "system", "content": system_prompt(view)},
+                    {"role": "user", "content": ""},
+                ],
+                "scenario_seed": scenario_seed,
+                "tier": tier,
+                "domain": domain,
+                "role": role,
+                "opponent_seed": derive_seed("grpo-opponent", seed, index),
+            }
+        )
+    return rows

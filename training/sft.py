@@ -1,0 +1,119 @@
+"""SFT: behaviour cloning of the best negotiators' dialogues (from `haggle traces`) into a LoRA adapter.
+
+The dataset is conversational with tools (`messages` holding the assistant's tool calls and the tool replies,
+and a `tools` column); with `assistant_only_loss: true` only the assistant's turns, tool calls included, carry
+loss. Qwen3 thinking is switched by `chat_template_kwargs: {enable_thinking: ...}`. The output directory gets the
+adapter, the tokenizer and a model card; GRPO can start from it (`init_adapter`).
+
+Launch (every config field can be overridden on the command line, e.g. `--learning_rate 1e-4`):
+    python training/sft.py --config configs/sft/tiny-cpu.yaml --dataset_name runs/traces
+    accelerate launch --config_file configs/accelerate/single_gpu.yaml training/sft.py \\
+        --config configs/sft/qwen3-8b.yaml
+    accelerate launch --config_file configs/accelerate/zero3.yaml training/sft.py --config configs/sft/qwen3-14b.yaml
+    sbatch slurm/sft.slurm configs/sft/qwen3-8b.yaml
+Add `--resume` to continue from the last checkpoint in `output_dir` (SLURM requeues do).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from trl import ModelConfig, TrlParser
+
+from training.configs import HaggleSFTConfig, SFTScriptArguments
+
+
+def load_sft_dataset(
+    name: str, config: str | None = None, chat_template_kwargs: dict[str, Any] | None = None
+) -> Any:
+    """A DatasetDict saved by `haggle traces` (save_to_disk), or anything `datasets.load_dataset` reads; with
+    `chat_template_kwargs`, a column of them, which SFTTrainer passes to the chat template for each example."""
+    import datasets
+
+    if (Path(name) / "dataset_dict.json").is_file():
+        dataset = datasets.load_from_disk(name)
+    else:
+        dataset = datasets.load_dataset(name, name=config)
+    if chat_template_kwargs:
+        dataset = dataset.map(lambda _: {"chat_template_kwargs": chat_template_kwargs})
+    return dataset
+
+
+def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_args: ModelConfig) -> None:
+    from transformers import AutoTokenizer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTTrainer, get_peft_config, get_quantization_config
+
+    from training.metrics_logging import EpisodeSummaryCallback, configure_reporting
+
+    # ---- seed and logging
+    set_seed(training_args.seed)
+    configure_reporting(training_args.report_to)
+
+    # ---- checkpoint
+    checkpoint = None
+    if script_args.resume and os.path.isdir(training_args.output_dir):
+        checkpoint = get_last_checkpoint(training_args.output_dir)
+    start = f"resuming from {checkpoint}" if checkpoint else "starting fresh"
+    print(f"sft: {start} in {training_args.output_dir}")
+
+    # ---- data
+    if not script_args.dataset_name:
+        raise ValueError("give the SFT dataset: --dataset_name DIR (the output of `haggle traces`)")
+    dataset = load_sft_dataset(
+        script_args.dataset_name, script_args.dataset_config, training_args.chat_template_kwargs
+    )
+    eval_dataset = None
+    if training_args.eval_strategy != "no" and script_args.dataset_test_split in dataset:
+        eval_dataset = dataset[script_args.dataset_test_split]
+
+    # ---- tokenizer and model (the same path for the tiny model and Qwen/Qwen3-8B)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+    )
+    training_args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+
+    # ---- trainer
+    trainer = SFTTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=dataset[script_args.dataset_train_split],
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+        callbacks=[EpisodeSummaryCallback()],
+    )
+
+    # ---- train
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+
+    # ---- save and model card
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.create_model_card(
+            dataset_name=script_args.dataset_name, tags=["haggle", "negotiation", "sft"]
+        )
+    trainer.accelerator.print(f"sft: adapter, tokenizer and model card saved to {training_args.output_dir}")
+    trainer.end()
+
+
+def make_parser() -> TrlParser:
+    return TrlParser((SFTScriptArguments, HaggleSFTConfig, ModelConfig))
+
+
+if __name__ == "__main__":
+    main(*make_parser().parse_args_and_config())
