@@ -124,7 +124,6 @@ class AgentSpec:
         canonical = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-
     def backend_spec(self) -> AgentSpec:
         """This spec without its prompt params: what its backend (client, loaded model) is built from."""
         params = {key: value for key, value in self.params.items() if key not in PROMPT_PARAMS}

@@ -170,7 +170,9 @@ class SamplerConfig:
         if self.no_zone_share is not None and not 0 <= self.no_zone_share <= 1:
             raise ValueError("no_zone_share must be in [0, 1]")
         if self.value_model not in VALUE_MODELS:
-            raise ValueError(f"value_model must be one of {', '.join(VALUE_MODELS)}; got {self.value_model!r}")
+            raise ValueError(
+                f"value_model must be one of {', '.join(VALUE_MODELS)}; got {self.value_model!r}"
+            )
         if self.value_model == "hotel_room_block":
             if self.tiers is not None or self.quantile_tiers is not None:
                 raise ValueError(
@@ -217,6 +219,8 @@ def room_block_spec(mapping: dict[str, Any] | None) -> RoomBlockSpec:
     fields: dict[str, Any] = {}
     for name, value in mapping.items():
         if name == "periods_per_day":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"hotel setting 'periods_per_day' must be a whole number, got {value!r}")
             fields[name] = value
         elif isinstance(value, int | float) and not isinstance(value, bool):
             fields[name] = (value, value)
@@ -276,9 +280,10 @@ class ScenarioSampler:
                     f"value_model hotel_room_block needs template domains (the item is the room block), not "
                     f"catalogue domain(s) {listed}; use e.g. hotel_b2b"
                 )
+            # one tier for every deal, referenced at a typical block's quote: each item carries its own price
             spec = self.room_block
-            typical = math.prod((low + high) / 2 for low, high in (spec.block_rooms, spec.nights, spec.rack_rate))
-            self.tiers = [PriceTier(ROOM_BLOCK_TIER, typical, 0.0, math.inf)]  # each item carries its own price
+            typical = math.prod(sum(span) / 2 for span in (spec.block_rooms, spec.nights, spec.rack_rate))
+            self.tiers = [PriceTier(ROOM_BLOCK_TIER, typical, 0.0, math.inf)]
         elif self.config.quantile_tiers:
             self.tiers = quantile_tiers(self.items, self.config.quantile_tiers)
         else:

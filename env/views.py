@@ -57,7 +57,7 @@ class View:
     max_violations: int
     max_price: float
     last_error: str | None = None  # why this side's previous move was refused, if it was
-    last_feedback: str | None = None  # the engine's reply to this side's previous move (`StepResult.feedback`)
+    last_feedback: str | None = None  # the engine's reply to this side's previous move (its StepResult's)
     done: bool = False
     context: dict[str, Any] = field(default_factory=dict)
 

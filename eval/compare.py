@@ -23,7 +23,7 @@ import numpy as np
 from env.metrics import Played
 from env.scenario import ROLES, Role
 from eval import stats
-from eval.experiments.report import _ci, _num, _p, _table
+from eval.formatting import ci, num, p_value, table
 from eval.report import by_tier, played_of
 from eval.runner import FIXED_SETTINGS, EvalRun, load_run
 
@@ -185,7 +185,7 @@ def compare_runs(run_dirs: Sequence[Path]) -> dict[str, Any]:
 
 # -- markdown ---------------------------------------------------------------------------------------------------
 def _with_adjusted(p: float | None, adjusted: float | None) -> str:
-    return "–" if p is None else f"{_p(p)} ({_p(adjusted)})"
+    return "–" if p is None else f"{p_value(p)} ({p_value(adjusted)})"
 
 
 def format_markdown(data: dict[str, Any]) -> str:
@@ -196,15 +196,15 @@ def format_markdown(data: dict[str, Any]) -> str:
         "Deal rates: Fisher's exact and two-proportion z tests; the model's surplus share (no deal = 0, over "
         "scenarios with gains): paired bootstrap 95% interval and sign-flip permutation test. p-values with "
         f"their Holm adjustment over all {data['tests']} tests in brackets.",
-        _table(
+        table(
             ["opponent", "role", "tier", "n", "A", "B", "deal rate A → B", "Fisher p (Holm)", "z p (Holm)",
              "Δ share [95%]", "permutation p (Holm)"],
             [
                 [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), pair["a"], pair["b"],
-                 f"{_num(row['runs'][pair['a']]['deal_rate'])} → {_num(row['runs'][pair['b']]['deal_rate'])}",
+                 f"{num(row['runs'][pair['a']]['deal_rate'])} → {num(row['runs'][pair['b']]['deal_rate'])}",
                  _with_adjusted(pair["fisher_p"], pair["fisher_p_holm"]),
                  _with_adjusted(pair["z_p"], pair["z_p_holm"]),
-                 _ci(pair["surplus_share_diff"], pair["surplus_share_diff_ci"]),
+                 ci(pair["surplus_share_diff"], pair["surplus_share_diff_ci"]),
                  _with_adjusted(pair["permutation_p"], pair["permutation_p_holm"])]
                 for row in data["rows"]
                 for pair in row["pairs"]
@@ -214,10 +214,10 @@ def format_markdown(data: dict[str, Any]) -> str:
     if len(data["runs"]) > 2:
         parts += [
             "## Homogeneity of deal rates across all runs (Pearson χ²)",
-            _table(
+            table(
                 ["opponent", "role", "tier", "n", "χ²", "dof", "p (Holm)"],
                 [
-                    [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), _num(h["chi2"], 2),
+                    [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), num(h["chi2"], 2),
                      str(h["dof"]), _with_adjusted(h["p"], h["p_holm"])]
                     if (h := row["homogeneity"])
                     else [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), "–", "–",

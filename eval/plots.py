@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from env.scenario import ROLES
-from eval.experiments.plots import _pyplot, _spread
+from eval.formatting import headless_pyplot, spread
 from eval.report import reference_points
 
 PLOT_DIR = "plots"
@@ -43,7 +43,7 @@ def _reference(data: dict[str, Any], tier: str, key: str, role: str) -> float | 
 
 def tier_figure(data: dict[str, Any], metric: str) -> Any:
     """One panel per role: the metric by tier for each opponent, with error bars and theory's lines."""
-    pyplot = _pyplot()
+    pyplot = headless_pyplot()
     _, title, y_label, references = FIGURES[metric]
     tiers = [tier for tier in data["tiers"] if tier in data["theory"] and tier != "all"]
     figure, axes = pyplot.subplots(
@@ -59,7 +59,7 @@ def tier_figure(data: dict[str, Any], metric: str) -> Any:
             x = [tiers.index(t) + offset for t in shown]
             values = [cells[t][metric] for t in shown]
             spreads = [
-                _spread(v, cells[t][f"{metric}_ci"] or (v, v)) for v, t in zip(values, shown, strict=True)
+                spread(v, cells[t][f"{metric}_ci"] or (v, v)) for v, t in zip(values, shown, strict=True)
             ]
             error = [[s[0][0] for s in spreads], [s[1][0] for s in spreads]]
             panel.errorbar(x, values, yerr=error, fmt="-o", capsize=3, label=f"vs {opponent}")
@@ -81,7 +81,7 @@ def tier_figure(data: dict[str, Any], metric: str) -> Any:
 
 def write_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
     """plots/surplus_share_by_tier.png and plots/deal_rate_by_tier.png under `out_dir`."""
-    pyplot = _pyplot()
+    pyplot = headless_pyplot()
     (out_dir / PLOT_DIR).mkdir(parents=True, exist_ok=True)
     paths = []
     for metric, (name, *_) in FIGURES.items():

@@ -27,9 +27,9 @@ from env.outcome import Outcome, normalised_gains
 from env.scenario import Role, Scenario, other_role
 from eval import stats, theory
 from eval.analytics import offer_analytics, price_discrimination
-from eval.experiments.report import _ci, _num, _table
 from eval.experiments.tables import efficiency
 from eval.experiments.theory_lines import unit_draws
+from eval.formatting import ci, num, table
 from eval.runner import EvalRun
 
 EVAL_SCHEMA = "haggle.eval/1"
@@ -179,16 +179,16 @@ def _count(hits: int, total: int) -> str:
 
 
 def _results_table(cells: list[dict[str, Any]]) -> str:
-    return _table(
+    return table(
         ["opponent", "role", "tier", "n", "deal rate [95%]", "share given deal [95%]", "share, all [95%]",
          "efficiency [95%]", "rounds", "violations/ep", "irrational", "missed deals", "walk-aways",
          "no-zone deals"],
         [
-            [c["opponent"], c["role"], c["tier"], str(c["episodes"]), _ci(c["deal_rate"], c["deal_rate_ci"]),
-             _ci(c["surplus_share"], c["surplus_share_ci"]),
-             _ci(c["surplus_share_unconditional"], c["surplus_share_unconditional_ci"]),
-             _ci(c["efficiency"], c["efficiency_ci"]), _num(c["mean_rounds_to_deal"], 2),
-             _num(c["violations_per_episode"], 2), str(c["irrational_deals"]),
+            [c["opponent"], c["role"], c["tier"], str(c["episodes"]), ci(c["deal_rate"], c["deal_rate_ci"]),
+             ci(c["surplus_share"], c["surplus_share_ci"]),
+             ci(c["surplus_share_unconditional"], c["surplus_share_unconditional_ci"]),
+             ci(c["efficiency"], c["efficiency_ci"]), num(c["mean_rounds_to_deal"], 2),
+             num(c["violations_per_episode"], 2), str(c["irrational_deals"]),
              _count(c["missed_deals"], c["scenarios_with_zone"]), str(c["walk_aways_when_possible"]),
              _count(c["deals_without_zone"], c["episodes"] - c["scenarios_with_zone"])]
             for c in cells
@@ -197,12 +197,12 @@ def _results_table(cells: list[dict[str, Any]]) -> str:
 
 
 def _strategy_table(cells: list[dict[str, Any]]) -> str:
-    return _table(
+    return table(
         ["opponent", "role", "tier", "first offer / own value", "first offer in prior", "concession / offer",
          "rounds to agreement"],
         [
-            [c["opponent"], c["role"], c["tier"], _num(s["first_offer_ratio"]), _num(s["first_offer_position"]),
-             _num(s["concession_per_offer"]), _num(s["rounds_to_agreement"], 2)]
+            [c["opponent"], c["role"], c["tier"], num(s["first_offer_ratio"]), num(s["first_offer_position"]),
+             num(s["concession_per_offer"]), num(s["rounds_to_agreement"], 2)]
             for c in cells
             if (s := c["strategy"])
         ],
@@ -215,13 +215,13 @@ def _theory_table(by_tier_theory: dict[str, Any]) -> str:
         ref = reference_points(benchmarks)
         nash, proposer = ref["nash_share"], ref["random_proposer_share"]
         lines.append(
-            [tier, str(benchmarks["draws"]), _num(ref["first_best_trade_rate"]),
-             f"{_num(ref['chatterjee_samuelson_efficiency'])} ({_num(ref['chatterjee_samuelson_trade_rate'])})",
-             f"{_num(ref['best_posted_price_efficiency'])} ({_num(ref['best_posted_price_trade_rate'])})",
-             f"{_num(nash['buyer'])} / {_num(nash['seller'])}",
-             f"{_num(proposer['buyer'])} / {_num(proposer['seller'])} ({_num(ref['random_proposer_efficiency'])})"]
+            [tier, str(benchmarks["draws"]), num(ref["first_best_trade_rate"]),
+             f"{num(ref['chatterjee_samuelson_efficiency'])} ({num(ref['chatterjee_samuelson_trade_rate'])})",
+             f"{num(ref['best_posted_price_efficiency'])} ({num(ref['best_posted_price_trade_rate'])})",
+             f"{num(nash['buyer'])} / {num(nash['seller'])}",
+             f"{num(proposer['buyer'])} / {num(proposer['seller'])} ({num(ref['random_proposer_efficiency'])})"]
         )  # fmt: skip
-    return _table(
+    return table(
         ["tier", "draws", "first-best trade rate", "Chatterjee–Samuelson k=½ efficiency (trade)",
          "best posted price efficiency (trade)", "Nash split buyer / seller",
          "random proposer buyer / seller (efficiency)"],
@@ -252,13 +252,13 @@ def format_markdown(data: dict[str, Any]) -> str:
         "## Price discrimination",
         "Slope of log first offer on log reference price across tiers (1: offers scale with the item's value; "
         "0: the same offer whatever the item), bootstrap 95% interval.",
-        _table(
+        table(
             ["opponent", "role", "slope [95%]", "offers", "price levels"],
             [
                 [
                     d["opponent"],
                     d["role"],
-                    _ci(d["slope"], d["slope_ci"]),
+                    ci(d["slope"], d["slope_ci"]),
                     str(d["episodes"]),
                     str(d["price_levels"]),
                 ]

@@ -223,7 +223,7 @@ def _tool_call(rng: random.Random) -> str:
     schema = rng.choice(tool_schemas())["function"]
     arguments: dict[str, Any] = {}
     for name, spec in schema["parameters"]["properties"].items():
-        if name in schema["parameters"]["required"] or rng.random() < 0.5:
+        if name in schema["parameters"].get("required", ()) or rng.random() < 0.5:
             number = round(10 ** rng.uniform(-1, 7), rng.choice([0, 1, 2]))
             arguments[name] = number if spec["type"] == "number" else _sentence(rng, _PHRASES)
     return json.dumps({"name": schema["name"], "arguments": arguments}, ensure_ascii=False)

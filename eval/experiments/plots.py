@@ -6,21 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as error:
-        raise ImportError("plots need matplotlib: pip install 'haggle[eval]'") from error
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    return pyplot
-
-
-def _spread(value: float, interval: Any) -> list[list[float]]:
-    """Error-bar lengths; a percentile interval may sit a rounding error off its own estimate."""
-    return [[max(value - interval[0], 0.0)], [max(interval[1] - value, 0.0)]]
+from eval.formatting import headless_pyplot, spread
 
 
 def _row_panel(pyplot: Any, rows: list[dict[str, Any]], key: str, title: str, lines: dict[str, float]) -> Any:
@@ -31,7 +17,7 @@ def _row_panel(pyplot: Any, rows: list[dict[str, Any]], key: str, title: str, li
     for y, row in enumerate(shown):
         value, interval = row[key], row[f"{key}_ci"] or (row[key], row[key])
         colour = "tab:gray" if row["row_kind"] == "mechanism" else "tab:blue"
-        axes.errorbar(value, y, xerr=_spread(value, interval), fmt="o", color=colour, capsize=3)
+        axes.errorbar(value, y, xerr=spread(value, interval), fmt="o", color=colour, capsize=3)
     for (name, value), style in zip(lines.items(), ("--", ":", "-.", "--"), strict=False):
         axes.axvline(value, linestyle=style, color="tab:red", linewidth=1, label=f"{name} ({value:.3f})")
     axes.set_yticks(range(len(shown)), labels)
@@ -57,8 +43,8 @@ def _alpha_panel(pyplot: Any, disclosure: list[dict[str, Any]], theory: dict[str
         axes.errorbar(
             row["alpha"],
             row["efficiency"],
-            xerr=_spread(row["alpha"], (low, high)),
-            yerr=_spread(row["efficiency"], (eff_low, eff_high)),
+            xerr=spread(row["alpha"], (low, high)),
+            yerr=spread(row["efficiency"], (eff_low, eff_high)),
             fmt="o",
             capsize=3,
             label=f"{row['condition']} · {row['row']}",
@@ -73,7 +59,7 @@ def _alpha_panel(pyplot: Any, disclosure: list[dict[str, Any]], theory: dict[str
 
 
 def write_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
-    pyplot = _pyplot()
+    pyplot = headless_pyplot()
     lines = dict(data["theory"])
     baseline = next(
         (r for r in data["rows"] if r["row_kind"] == "mechanism" and r["row"] == data["baseline"]), None

@@ -30,6 +30,7 @@ from eval.experiments.tables import (
     with_holm,
 )
 from eval.experiments.theory_lines import AlphaTheory, closed_forms_hold, reference_efficiencies, unit_draws
+from eval.formatting import ci, num, p_value, table
 
 REPORT_SCHEMA = "haggle.experiment_report/1"
 
@@ -144,34 +145,14 @@ def _disclosure_rows(
 
 
 # -- markdown ---------------------------------------------------------------------------------------------------
-def _num(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _ci(value: float | None, interval: Any) -> str:
-    """An estimate with its interval, e.g. `0.912 [0.850, 0.960]`."""
-    if value is None:
-        return "–"
-    return f"{value:.3f}" if interval is None else f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else (f"{value:.2g}" if value < 0.001 else f"{value:.3f}")
-
-
-def _table(header: list[str], lines: list[list[str]]) -> str:
-    rows = [header, ["---"] * len(header), *lines]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
-
-
 def _comparison_table(comparisons: list[dict[str, Any]]) -> str:
-    return _table(
+    return table(
         ["row", "against", "scenarios", "Δ trade rate", "Fisher p", "Holm p", "Δ efficiency [95%]",
          "Δ seller share [95%]"],
         [
-            [c["a"], c["b"], str(c["scenarios"]), f"{c['trade_rate_diff']:+.3f}", _p(c["fisher_p"]),
-             _p(c["fisher_p_holm"]), _ci(c["efficiency_diff"], c["efficiency_diff_ci"]),
-             _ci(c["seller_share_diff"], c["seller_share_diff_ci"])]
+            [c["a"], c["b"], str(c["scenarios"]), f"{c['trade_rate_diff']:+.3f}", p_value(c["fisher_p"]),
+             p_value(c["fisher_p_holm"]), ci(c["efficiency_diff"], c["efficiency_diff_ci"]),
+             ci(c["seller_share_diff"], c["seller_share_diff_ci"])]
             for c in comparisons
         ],
     )  # fmt: skip
@@ -183,13 +164,13 @@ def _markdown(data: dict[str, Any]) -> str:
         "## Trade rate, efficiency and surplus split",
         "Trade rate with a Wilson 95% interval; efficiency (realised over available gains from trade) with a "
         "bootstrap 95% interval; the seller's share of the gains among deals.",
-        _table(
+        table(
             ["condition", "row", "kind", "n", "deals", "trade rate [95%]", "efficiency [95%]", "seller share",
              "rounds to deal"],
             [
                 [r["condition"], r["row"], r["row_kind"], str(r["episodes"]), str(r["deals"]),
-                 _ci(r["trade_rate"], r["trade_rate_ci"]), _ci(r["efficiency"], r["efficiency_ci"]),
-                 _num(r["seller_share"]), _num(r["mean_rounds_to_deal"], 2)]
+                 ci(r["trade_rate"], r["trade_rate_ci"]), ci(r["efficiency"], r["efficiency_ci"]),
+                 num(r["seller_share"]), num(r["mean_rounds_to_deal"], 2)]
                 for r in data["rows"]
             ],
         ),
@@ -199,10 +180,16 @@ def _markdown(data: dict[str, Any]) -> str:
         parts.append(f"Theory on these scenarios (efficiency): {lines}.")
     parts += [
         "## Homogeneity of trade rates across models (Pearson χ²)",
-        _table(
+        table(
             ["condition", "models", "χ²", "dof", "p"],
             [
-                [t["condition"], ", ".join(t["rows"]), _num(t["chi2"], 2), str(t["dof"]), _p(t["p_value"])]
+                [
+                    t["condition"],
+                    ", ".join(t["rows"]),
+                    num(t["chi2"], 2),
+                    str(t["dof"]),
+                    p_value(t["p_value"]),
+                ]
                 for t in data["homogeneity"]
             ],
         ),
@@ -226,14 +213,14 @@ def _markdown(data: dict[str, Any]) -> str:
             "α = share of sides that disclosed when asked (Wilson 95%); truthful = stated within the tolerance of "
             "the true value; self-serving = shaded in the discloser's favour; the theory columns give the "
             f"efficiency each behavioural mode predicts at the measured α ({data['alpha_theory']['source']}).",
-            _table(
+            table(
                 ["condition", "row", "asked", "α [95%]", "truthful", "self-serving", "mean abs. misstatement",
                  "refused", "no answer", "efficiency [95%]", *[f"theory ({m})" for m in _modes(data)]],
                 [
-                    [d["condition"], d["row"], str(d["asked"]), _ci(d["alpha"], d["alpha_ci"]),
-                     f"{d['truthful']}/{d['disclosed']}", str(d["self_serving"]), _num(d["mean_abs_misstatement"]),
-                     str(d["refused"]), str(d["no_answer"]), _ci(d["efficiency"], d["efficiency_ci"]),
-                     *[_num(d["theory_at_alpha"][m]) for m in _modes(data)]]
+                    [d["condition"], d["row"], str(d["asked"]), ci(d["alpha"], d["alpha_ci"]),
+                     f"{d['truthful']}/{d['disclosed']}", str(d["self_serving"]), num(d["mean_abs_misstatement"]),
+                     str(d["refused"]), str(d["no_answer"]), ci(d["efficiency"], d["efficiency_ci"]),
+                     *[num(d["theory_at_alpha"][m]) for m in _modes(data)]]
                     for d in data["disclosure"]
                 ],
             ),

@@ -67,6 +67,31 @@ def test_llm_agents_of_one_spec_share_one_backend():
     assert isinstance(first, LLMAgent) and first.backend is second.backend is shared_backend(spec)
 
 
+@pytest.mark.parametrize("kind", ["openai", "hf"])
+def test_a_system_prompt_suffix_changes_the_player_not_the_model(kind):
+    """Framed and unframed agents of one model share its client or loaded weights (the backends' own configs would
+    refuse the key), play under different episode ids, and read the suffix at the end of their system prompt."""
+    base = {"model": "m", "base_url": "http://127.0.0.1:1/v1"} if kind == "openai" else {"model": "m"}
+    plain = AgentSpec("framed", kind, params=base)
+    framed = AgentSpec("framed", kind, params=base | {"system_prompt_suffix": "You are the stronger party."})
+    assert shared_backend(framed) is shared_backend(plain)  # built lazily: no weights are loaded here
+    assert framed.backend_spec() == plain.backend_spec() and framed.fingerprint != plain.fingerprint
+    assert framed.identity()["params"]["system_prompt_suffix"] == "You are the stronger party."
+    scenario = ScenarioSampler().sample(1, seed=0)[0]
+    seller = AgentSpec("linear")
+    assert episode_id(scenario, framed, seller) != episode_id(scenario, plain, seller)
+    agent = build_agent(framed, "buyer", 1)
+    assert agent.transcript.system_prompt_suffix == "You are the stronger party."
+    assert build_agent(plain, "buyer", 1).transcript.system_prompt_suffix is None
+
+
+def test_the_suffix_is_text_for_llm_agents_only():
+    with pytest.raises(ValueError, match="scripted agents read no prompt"):
+        AgentSpec("linear", params={"system_prompt_suffix": "Be tough."})
+    with pytest.raises(ValueError, match="system_prompt_suffix"):
+        AgentSpec("m", "openai", params={"model": "m", "system_prompt_suffix": ["not", "text"]})
+
+
 def test_presets_fill_in_the_endpoint_and_name_the_key_variable(monkeypatch):
     monkeypatch.setenv("HAGGLE_BASE_URL", "http://127.0.0.1:9999/v1")
     vllm = EndpointConfig.from_params(

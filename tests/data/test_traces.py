@@ -20,6 +20,7 @@ from data.traces import (
 )
 from env.runner import play_episode
 from env.scenario import SamplerConfig, ScenarioSampler
+from haggle.cli import main
 
 SCRIPTED = [{"name": "boulware"}, {"name": "conceder"}, {"name": "tit_for_tat"}, {"name": "hardliner"}]
 
@@ -151,3 +152,31 @@ def test_the_trace_is_exactly_the_chat_the_llm_agent_held(chat_server, endpoint_
 
     without = replay_conversation(record, "buyer", include_reasoning=False)
     assert not any("reasoning_content" in m for m in without)
+
+
+def test_mechanism_rows_of_an_experiment_run_are_skipped(tmp_path, capsys):
+    """Experiment runs store k-double-auction and posted-price rows beside the dialogues: no chat to train on."""
+    preset = tmp_path / "preset.yaml"
+    preset.write_text(
+        "name: mixed\nepisodes: 6\nscenarios: {tiers: [100], max_rounds: 4}\nmodels: [{name: linear}]\n"
+        "mechanisms: [{name: cs, mechanism: k_double_auction}, {name: mid, mechanism: posted_price}]\n"
+    )
+    run_dir, out = tmp_path / "run", tmp_path / "traces"
+    assert main(["experiment", "run", str(preset), "--out", str(run_dir), "--no-progress"]) == 0
+    capsys.readouterr()
+    records = list(EpisodeStore(run_dir).records())
+    assert sum(record["metadata"]["row_kind"] == "mechanism" for record in records) == 12
+    assert main(["traces", str(run_dir), "--out", str(out), "--validation-fraction", "0", "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["episodes_read"] == 18 and manifest["mechanism_rows_skipped"] == 12
+    rows = load_from_disk(str(out))["train"]
+    assert set(rows["agent"]) == {"linear"} and len(set(rows["episode_id"])) <= 6
+    # only mechanism rows: nothing to train on, and the error says why
+    only = tmp_path / "only-mechanisms"
+    only.mkdir()
+    store = EpisodeStore(only)
+    for record in records:
+        if record["metadata"]["row_kind"] == "mechanism":
+            store.write(record)
+    with pytest.raises(SystemExit, match="12 episodes read, 12 of them mechanism rows"):
+        main(["traces", str(only), "--out", str(tmp_path / "none")])

@@ -216,8 +216,12 @@ def test_room_blocks_take_their_values_from_the_hotel_model_and_show_only_public
         assert (scenario.buyer_value, scenario.seller_cost) == (deal.buyer_value, deal.seller_cost)
         facts = scenario.context
         assert set(facts) == PUBLIC_FACTS and {k: facts[k] for k in deal.context} == deal.context
-        assert facts["naive_posted_price"] == posted_price_baseline(deal).price == scenario.item.reference_price
-        assert facts["naive_posted_price"] == round(facts["rack_rate"] * facts["block_rooms"] * facts["nights"], 2)
+        assert (
+            facts["naive_posted_price"] == posted_price_baseline(deal).price == scenario.item.reference_price
+        )
+        assert facts["naive_posted_price"] == round(
+            facts["rack_rate"] * facts["block_rooms"] * facts["nights"], 2
+        )
         assert scenario.value_low <= min(scenario.buyer_value, scenario.seller_cost)
         assert max(scenario.buyer_value, scenario.seller_cost) <= scenario.value_high
         # the prior is a function of the public facts alone
@@ -231,7 +235,6 @@ def test_the_room_block_prior_holds_at_the_extremes_of_every_private_range():
     spec = RoomBlockSpec()
     facts = {"block_rooms": 15, "nights": 2, "days_to_arrival": 60, "rack_rate": 120.0}
     low, high = room_block_prior(facts, spec)
-    block = 15 * 2 * 120.0
     for inventory in (15, 100):
         for arrival in spec.arrival_probability:
             for salvage in spec.salvage_share:
@@ -253,7 +256,11 @@ def test_room_blocks_are_deterministic_and_rebuild_from_their_row():
 
 def test_the_hotel_mapping_sets_the_room_block_ranges():
     config = SamplerConfig.from_mapping(
-        {"value_model": "hotel_room_block", "domains": ["hotel_b2b"], "hotel": {"nights": 3, "rack_rate": [90, 110]}}
+        {
+            "value_model": "hotel_room_block",
+            "domains": ["hotel_b2b"],
+            "hotel": {"nights": 3, "rack_rate": [90, 110]},
+        }
     )
     assert config.room_block_spec() == RoomBlockSpec(nights=(3, 3), rack_rate=(90, 110))
     for scenario in ScenarioSampler(config).sample(10, seed=1):
@@ -267,6 +274,7 @@ def test_the_hotel_mapping_sets_the_room_block_ranges():
         ({"value_model": "hotel_room_block", "hotel": {"night": 2}}, "unknown hotel setting"),
         ({"value_model": "hotel_room_block", "hotel": {"nights": [1, 2, 3]}}, "must be \\[low, high\\]"),
         ({"value_model": "hotel_room_block", "hotel": {"nights": [3, 1]}}, "low <= high"),
+        ({"value_model": "hotel_room_block", "hotel": {"periods_per_day": [2, 4]}}, "whole number"),
         ({"value_model": "hotel_room_block", "tiers": [100]}, "drop `tiers`"),
         ({"value_model": "hotel_room_block", "no_zone_share": 0.2}, "does not apply"),
         ({"value_model": "lognormal"}, "value_model must be one of"),

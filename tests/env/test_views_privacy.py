@@ -62,7 +62,9 @@ def test_views_are_identical_whatever_the_other_private_value(seed, strategies, 
         if role == observer:
             assert result.feedback == result_twin.feedback
             # the reply to the observer's move reaches its next view, and the tool reply rendered from it
-            assert game.view(observer).last_feedback == game_twin.view(observer).last_feedback == result.feedback
+            assert (
+                game.view(observer).last_feedback == game_twin.view(observer).last_feedback == result.feedback
+            )
             assert result.feedback in tool_reply(game.view(observer), 0)
     assert rendered(game.view(observer)) == rendered(game_twin.view(observer))
 

@@ -77,7 +77,7 @@ def test_a_failed_stage_keeps_the_finished_ones_and_the_rerun_resumes(tmp_path, 
             "config": "configs/tournament/scripted-cpu.yaml",
             "args": ["--episodes-per-pairing", "2"],
         },
-        traces={"args": ["--deals-only", "--validation-fraction", "0.3"]},
+        traces={"args": ["--validation-fraction", "0.3"]},
         sft={"config": "configs/sft/tiny-cpu.yaml", "args": ["--lora_r", "many"]},  # fails: not an integer
     )
     with pytest.raises(SystemExit, match="stage sft failed"):
