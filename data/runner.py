@@ -89,27 +89,10 @@ def turn_usage(turns: Iterable[dict[str, Any]]) -> dict[str, float]:
     return dict(total)
 
 
-def _as_record(episode: Episode) -> dict[str, Any]:
-    """`Episode.as_record()`'s layout; built here because `vars()` there fails on the slotted move classes."""
-    record = episode.negotiation.as_record()
-    record["turns"] = [
-        {
-            "role": role,
-            "move": asdict(turn.move),
-            "move_type": type(turn.move).__name__,
-            "reasoning": turn.reasoning,
-            "raw_output": turn.raw_output,
-            "usage": turn.usage,
-        }
-        for role, turn in episode.turns
-    ]
-    return record
-
-
 def episode_record(
     job: EpisodeJob, episode: Episode, agents: dict[str, Agent], attempt: int
 ) -> dict[str, Any]:
-    record = _as_record(episode)
+    record = episode.as_record()
     specs = {"buyer": job.buyer, "seller": job.seller}
     return {
         "episode_id": job.episode_id,

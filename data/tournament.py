@@ -63,10 +63,7 @@ class TournamentConfig:
         values = dict(mapping)
         values["agents"] = [AgentSpec.from_mapping(agent) for agent in mapping["agents"]]
         values["scenarios"] = SamplerConfig.from_mapping(mapping.get("scenarios") or {})
-        rules = dict(mapping.get("rules") or {})
-        if "actions" in rules:
-            rules["actions"] = tuple(rules["actions"])
-        values["rules"] = ProtocolRules(**rules)
+        values["rules"] = ProtocolRules.from_mapping(mapping.get("rules"))
         return cls(**values)
 
     @classmethod

@@ -36,6 +36,7 @@ from data.transcript import Message, Transcript
 from env.actions import ToolCall, Unparseable, tool_schemas
 from env.negotiation import Negotiation, ProtocolRules
 from env.outcome import Outcome
+from env.prompts import PROMPT_VERSION
 from env.scenario import ROLES, Scenario, other_role
 
 TRACES_SCHEMA = "haggle.traces/1"
@@ -84,12 +85,6 @@ class ReplayError(RuntimeError):
     """A stored episode does not replay to its stored outcome (written by another engine version?)."""
 
 
-def _rules(record: dict[str, Any]) -> ProtocolRules:
-    rules = dict(record["rules"])
-    rules["actions"] = tuple(rules["actions"])
-    return ProtocolRules(**rules)
-
-
 def is_mechanism_row(record: dict[str, Any]) -> bool:
     """A one-shot mechanism's outcome stored beside the dialogues of an experiment run: nothing to replay."""
     return (record.get("metadata") or {}).get("row_kind") == "mechanism"
@@ -97,7 +92,9 @@ def is_mechanism_row(record: dict[str, Any]) -> bool:
 
 def replay_conversation(record: dict[str, Any], role: str, include_reasoning: bool = True) -> list[Message]:
     """The chat `role` held during the stored episode, ending with its last move."""
-    negotiation = Negotiation(Scenario.from_dict(record["scenario"]), _rules(record))
+    negotiation = Negotiation(
+        Scenario.from_dict(record["scenario"]), ProtocolRules.from_mapping(record["rules"])
+    )
     params = record["agents"][role].get("params") or {}
     transcript = Transcript(params.get("system_prompt_suffix"))
     for turn in record["turns"]:
@@ -139,6 +136,19 @@ def _keep(record: dict[str, Any], role: str, filters: TraceFilters) -> bool:
     )
 
 
+def _check_prompt_version(record: dict[str, Any], role: str) -> None:
+    """Replay renders today's prompts; for an LLM side stored under other prompts that would not be the chat the
+    model saw (a scripted side reads no prompt, so its dialogue replays under any version)."""
+    agent = record["agents"][role]
+    if agent.get("kind", "scripted") != "scripted" and record["prompt_version"] != PROMPT_VERSION:
+        raise ReplayError(
+            f"episode {record['episode_id']}: {agent['name']} played it under prompt version "
+            f"{record['prompt_version']}, and this Haggle renders version {PROMPT_VERSION}, so its trace would not "
+            "be what the model saw. Replay it with the Haggle version that played it, or keep other sides "
+            "(--agents / --roles)"
+        )
+
+
 def examples_from_records(records: Iterable[dict[str, Any]], filters: TraceFilters) -> list[dict[str, Any]]:
     examples, seen = [], set()
     for record in records:
@@ -148,6 +158,7 @@ def examples_from_records(records: Iterable[dict[str, Any]], filters: TraceFilte
         for role in ROLES:
             if not _keep(record, role, filters):
                 continue
+            _check_prompt_version(record, role)
             messages = replay_conversation(record, role, filters.include_reasoning)
             if not any(message["role"] == "assistant" for message in messages):
                 continue  # the other side ended it before this side moved

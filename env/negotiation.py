@@ -13,7 +13,7 @@ Rules read only public facts (price bounds come from the public prior), never a 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from env.actions import (
@@ -48,6 +48,17 @@ class ProtocolRules:
         unknown = [name for name in self.actions if name not in (*DEFAULT_ACTIONS, DISCLOSE_VALUE)]
         if unknown:
             raise ValueError(f"unknown action(s) in rules: {unknown}")
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any] | None) -> ProtocolRules:
+        """From YAML or a stored record: unknown keys are refused, `actions` may be any sequence."""
+        values = dict(mapping or {})
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown rule(s) {unknown}; known: {sorted(f.name for f in fields(cls))}")
+        if "actions" in values:
+            values["actions"] = tuple(values["actions"])
+        return cls(**values)
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from env.agents.base import Agent, AgentTurn
@@ -36,7 +36,7 @@ class Episode:
         record["turns"] = [
             {
                 "role": role,
-                "move": vars(turn.move),
+                "move": asdict(turn.move),
                 "move_type": type(turn.move).__name__,
                 "reasoning": turn.reasoning,
                 "raw_output": turn.raw_output,

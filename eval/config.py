@@ -80,10 +80,7 @@ class EvalConfig:
         values["model"] = AgentSpec.from_mapping(mapping["model"])
         values["opponents"] = [AgentSpec.from_mapping(spec) for spec in mapping.get("opponents") or []]
         values["scenarios"] = SamplerConfig.from_mapping(mapping.get("scenarios") or {})
-        rules = dict(mapping.get("rules") or {})
-        if "actions" in rules:
-            rules["actions"] = tuple(rules["actions"])
-        values["rules"] = ProtocolRules(**rules)
+        values["rules"] = ProtocolRules.from_mapping(mapping.get("rules"))
         return cls(**values)
 
     @classmethod

@@ -13,6 +13,7 @@ from data.episode_store import EpisodeStore
 from data.runner import EpisodeJob, episode_record, run_jobs_sync
 from data.tournament import TournamentConfig, tournament_jobs
 from data.traces import (
+    ReplayError,
     TraceFilters,
     examples_from_records,
     replay_conversation,
@@ -180,3 +181,13 @@ def test_mechanism_rows_of_an_experiment_run_are_skipped(tmp_path, capsys):
             store.write(record)
     with pytest.raises(SystemExit, match="12 episodes read, 12 of them mechanism rows"):
         main(["traces", str(only), "--out", str(tmp_path / "none")])
+
+
+def test_an_llm_side_stored_under_other_prompts_is_refused_not_misrendered(scripted_run):
+    record = copy.deepcopy(next(EpisodeStore(scripted_run).records()))
+    record["prompt_version"] = "0"
+    assert examples_from_records([record], TraceFilters())  # scripted sides read no prompt: still replayable
+    record["agents"]["buyer"] |= {"name": "some-llm", "kind": "openai", "strategy": None}
+    with pytest.raises(ReplayError, match="prompt version 0"):
+        examples_from_records([record], TraceFilters())
+    assert examples_from_records([record], TraceFilters(roles=("seller",)))

@@ -31,8 +31,9 @@ def test_scripted_agents_never_trade_at_a_loss_nor_break_rules(buyer, seller):
 
 
 def test_agents_are_deterministic_given_the_seed():
-    first = [e.negotiation.as_record() for e in play("random", "tit_for_tat")]
-    assert first == [e.negotiation.as_record() for e in play("random", "tit_for_tat")]
+    first = [e.as_record() for e in play("random", "tit_for_tat")]
+    assert first == [e.as_record() for e in play("random", "tit_for_tat")]
+    assert all(turn["move"] for record in first for turn in record["turns"])  # slotted moves serialise
 
 
 def test_accept_losses_lets_an_agent_take_a_losing_deal():
