@@ -48,7 +48,7 @@ def strict_json(path: Path) -> dict:
 def test_tiny_model_eval_on_cpu_writes_json_markdown_and_plots(capsys, tiny_model_dir, tmp_path):
     out = tmp_path / "eval-tiny"
     args = ["eval", "--config", str(REPO / "configs/eval/tiny-cpu.yaml"), "--out", str(out)]
-    assert main([*args, "--model-path", str(tiny_model_dir), "--no-progress"]) == 0
+    assert main([*args, "--model-path", str(tiny_model_dir), "--episodes", "4", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("# Eval: tiny-qwen3") and "| opponent | role | tier |" in printed
     data = strict_json(out / "eval.json")
