@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from data.agent_specs import AgentSpec, build_agent, close_backends, shared_backend
@@ -74,6 +75,25 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"requests_per_second": self.requests_per_second}
+
+    def counts_line(self) -> str:
+        return (
+            f"{self.completed} played, {self.already_done} already done, {self.deals} deals, "
+            f"{self.error_attempts} failed attempts, {self.elapsed_s:.1f} s"
+        )
+
+    def report_problems(self, run_dir: Path, command: str) -> int:
+        """Say on stderr which models were stopped and what is still missing; the command's exit code."""
+        for message in self.stopped.values():
+            print(message, file=sys.stderr)
+        if not self.failed:
+            return 0
+        print(
+            f"{self.failed} episode(s) could not be played (see {run_dir / 'errors.jsonl'}); "
+            f"rerun the same `{command}` command to try them again",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def turn_usage(turns: Iterable[dict[str, Any]]) -> dict[str, float]:

@@ -72,20 +72,25 @@ def take_it_or_leave_it(scenario: Scenario, proposer: Role, price: float) -> Out
 
 
 @register_mechanism("posted_price")
-def posted_price(scenario: Scenario, rule: str = "midpoint", context_key: str | None = None) -> Outcome:
+def posted_price(
+    scenario: Scenario, rule: str = "midpoint", context_key: str | None = None, discount: float = 0.0
+) -> Outcome:
     """Posted-price rules; the first three are built for the uniform public prior [L, H].
 
     midpoint: one price (L + H) / 2 fixed in advance, trade iff both accept (the best single posted price, 3/4 of
     the first-best on U[0,1]²). seller_monopoly / buyer_monopoly: that side posts its monopoly price, (H + c) / 2
     or (v + L) / 2. random_proposer: a fair coin (seeded by the scenario) picks who posts. from_context: the price
     is a public fact of the deal, `scenario.context[context_key]` (the hotel's naive rate-card quote for the
-    block), and trade happens iff both accept it.
+    block), less `discount` (a group rate off the card), and trade happens iff both accept it.
     """
     low, high = scenario.value_low, scenario.value_high
     if (rule == "from_context") != (context_key is not None):
         raise ValueError("context_key goes with rule 'from_context', and only with it")
+    if not 0 <= discount < 1 or (discount and rule != "from_context"):
+        raise ValueError("discount is a share in [0, 1) off a 'from_context' price")
     if rule in ("midpoint", "from_context"):
-        price = round((low + high) / 2 if context_key is None else _context_price(scenario, context_key), 2)
+        quoted = (low + high) / 2 if context_key is None else _context_price(scenario, context_key)
+        price = round(quoted * (1 - discount), 2)
         deal = scenario.seller_cost <= price <= scenario.buyer_value
         return _one_shot_outcome(scenario, deal, price, "sealed_bid", None, None)
     if rule == "random_proposer":

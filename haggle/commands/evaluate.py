@@ -97,22 +97,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(markdown)
         print(
-            f"{summary.completed} played, {summary.already_done} already done, {summary.deals} deals, "
-            f"{summary.error_attempts} failed attempts, {summary.elapsed_s:.1f} s; "
-            f"wrote {args.out / 'eval.json'}, {args.out / 'eval.md'} and {len(data['plots'])} plots"
+            f"{summary.counts_line()}; wrote {args.out / 'eval.json'}, {args.out / 'eval.md'} "
+            f"and {len(data['plots'])} plots"
         )
     if args.wandb:
         _log_to_wandb(data, args.out)
-    for message in summary.stopped.values():
-        print(message, file=sys.stderr)
-    if summary.failed:
-        print(
-            f"{summary.failed} episode(s) could not be played (see {args.out / 'errors.jsonl'}); "
-            "rerun the same command to try them again",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return summary.report_problems(args.out, "haggle eval")
 
 
 def compare_command(args: argparse.Namespace) -> int:

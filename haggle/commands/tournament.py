@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,18 +93,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"summary": summary.to_dict(), "leaderboard": board}, indent=2))
     else:
         print(format_leaderboard(board))
-        print(
-            f"\n{summary.completed} played, {summary.already_done} already done, {summary.deals} deals, "
-            f"{summary.error_attempts} failed attempts, {summary.elapsed_s:.1f} s "
-            f"({summary.requests_per_second:.1f} model requests/s)"
-        )
-    for message in summary.stopped.values():
-        print(message, file=sys.stderr)
-    if summary.failed:
-        print(
-            f"{summary.failed} episode(s) could not be played (see {args.out / 'errors.jsonl'}); "
-            "rerun the same command to try them again",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+        print(f"\n{summary.counts_line()} ({summary.requests_per_second:.1f} model requests/s)")
+    return summary.report_problems(args.out, "haggle tournament")

@@ -153,3 +153,24 @@ def test_keys_never_reach_the_run_directory(chat_server, tmp_path, monkeypatch, 
     assert "Incorrect API key provided: ***" in written
     assert secret not in written and wrong not in written
     assert secret not in str(summary.to_dict()) and wrong not in str(summary.to_dict())
+
+
+def test_the_command_exits_non_zero_and_says_how_to_finish(chat_server, tmp_path, endpoint_agent, capsys):
+    """`haggle tournament` with a dead model: the rest is played, stderr names the stop and the rerun, exit 1."""
+    import yaml
+
+    from haggle.cli import main
+
+    server = chat_server({"down": ServedModel("linear", faults=FaultPlan(rates={"server_error": 1.0}))})
+    stop_fast = {
+        "retry": {"initial_delay": 0.001, "max_delay": 0.002, "max_retries": 1, "max_consecutive_failures": 2}
+    }
+    config = tmp_path / "tournament.yaml"
+    agents = [endpoint_agent("down", server, **stop_fast), {"name": "boulware"}, {"name": "conceder"}]
+    config.write_text(yaml.safe_dump({"agents": agents, "episodes_per_pairing": 2, "concurrency": 2}))
+    out = tmp_path / "run"
+    assert main(["tournament", "--config", str(config), "--out", str(out), "--no-progress"]) == 1
+    printed = capsys.readouterr()
+    assert "4 played" in printed.out  # boulware and conceder, both orders, two scenarios
+    assert "8 episode(s) could not be played" in printed.err and str(out / "errors.jsonl") in printed.err
+    assert "rerun the same `haggle tournament` command" in printed.err

@@ -67,3 +67,16 @@ def test_a_price_posted_from_the_deals_public_facts_trades_iff_both_accept_it():
         )
     with pytest.raises(ValueError, match="context_key goes with rule 'from_context'"):
         MechanismSpec("x", "posted_price", {"context_key": "rate_card_total"}).play(scenario)
+
+
+def test_a_group_discount_lowers_the_posted_price_and_only_applies_to_a_quoted_one():
+    scenario = dataclasses.replace(
+        SCENARIOS[0], context={"rate_card_total": 100.0}, buyer_value=85.0, seller_cost=60.0
+    )
+    params = {"rule": "from_context", "context_key": "rate_card_total"}
+    assert not MechanismSpec("card", "posted_price", params).play(scenario).deal  # 100 > v = 85
+    discounted = MechanismSpec("group", "posted_price", {**params, "discount": 0.3}).play(scenario)
+    assert discounted.deal and discounted.price == 70.0
+    for bad in ({**params, "discount": 1.0}, {"rule": "midpoint", "discount": 0.1}):
+        with pytest.raises(ValueError, match="discount"):
+            MechanismSpec("x", "posted_price", bad).play(scenario)
