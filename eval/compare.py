@@ -3,7 +3,8 @@ they all played, per opponent × the model's role × tier, with the tests those 
 
 Episodes are matched by (opponent, role, scenario_id), and only scenarios every run finished count, so each test
 sees the same deals in every run. For each pair of runs (A listed before B; differences are B − A):
-- deal rate: Fisher's exact test and the two-proportion z test;
+- deal rate: the exact McNemar test on the paired outcomes, plus Fisher's exact and the two-proportion z test
+  (which ignore the pairing; kept because readers compare against published unpaired numbers);
 - surplus share of the model's side (no deal = 0, over scenarios with gains): a paired bootstrap 95% interval of
   the mean difference and a sign-flip permutation test.
 With more than two runs, a Pearson χ² test of equal deal rates across all of them. Every p-value shown is also
@@ -65,8 +66,15 @@ def _pair(
         [[int(deals_b.sum()), n - int(deals_b.sum())], [int(deals_a.sum()), n - int(deals_a.sum())]]
     )
     z = stats.two_proportion_z_test(int(deals_b.sum()), n, int(deals_a.sum()), n)
+    only_a, only_b = (
+        int(((deals_a == 1) & (deals_b == 0)).sum()),
+        int(((deals_b == 1) & (deals_a == 0)).sum()),
+    )
+    mcnemar = stats.mcnemar_exact(only_a, only_b)
     result = {
         "deal_rate_diff": float(deals_b.mean() - deals_a.mean()),
+        "discordant": mcnemar.n,
+        "mcnemar_p": mcnemar.p_value,
         "fisher_p": fisher.p_value,
         "z": z.statistic,
         "z_p": z.p_value,
@@ -137,7 +145,9 @@ def _with_holm(rows: list[dict[str, Any]]) -> int:
     """Add `<test>_holm` beside every p-value, adjusted over all of them; returns the family's size."""
     slots = []
     for row in rows:
-        slots += [(pair, key) for pair in row["pairs"] for key in ("fisher_p", "z_p", "permutation_p")]
+        slots += [
+            (pair, key) for pair in row["pairs"] for key in ("mcnemar_p", "fisher_p", "z_p", "permutation_p")
+        ]
         slots += [(row["homogeneity"], "p")] if row["homogeneity"] else []
     for holder, key in slots:
         holder[f"{key}_holm"] = None
@@ -193,15 +203,17 @@ def format_markdown(data: dict[str, Any]) -> str:
     parts = [
         "# Eval comparison",
         f"Runs: {runs}. Differences are B − A on the scenarios every run finished (n); role is the model's. "
-        "Deal rates: Fisher's exact and two-proportion z tests; the model's surplus share (no deal = 0, over "
+        "Deal rates: exact McNemar on the paired outcomes, Fisher's exact and two-proportion z tests; the model's surplus share (no deal = 0, over "
         "scenarios with gains): paired bootstrap 95% interval and sign-flip permutation test. p-values with "
         f"their Holm adjustment over all {data['tests']} tests in brackets.",
         table(
-            ["opponent", "role", "tier", "n", "A", "B", "deal rate A → B", "Fisher p (Holm)", "z p (Holm)",
+            ["opponent", "role", "tier", "n", "A", "B", "deal rate A → B", "McNemar p (Holm)", "Fisher p (Holm)",
+             "z p (Holm)",
              "Δ share [95%]", "permutation p (Holm)"],
             [
                 [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), pair["a"], pair["b"],
                  f"{num(row['runs'][pair['a']]['deal_rate'])} → {num(row['runs'][pair['b']]['deal_rate'])}",
+                 _with_adjusted(pair["mcnemar_p"], pair["mcnemar_p_holm"]),
                  _with_adjusted(pair["fisher_p"], pair["fisher_p_holm"]),
                  _with_adjusted(pair["z_p"], pair["z_p_holm"]),
                  ci(pair["surplus_share_diff"], pair["surplus_share_diff_ci"]),

@@ -89,6 +89,19 @@ def two_proportion_z_test(successes_a: int, trials_a: int, successes_b: int, tri
     return Significance(float(z), float(2 * scipy_stats.norm.sf(abs(z))), trials_a + trials_b)
 
 
+def mcnemar_exact(only_a: int, only_b: int) -> Significance:
+    """Exact McNemar test for paired deal outcomes: of the scenarios where exactly one of two models closed a deal,
+    `only_a` went to A and `only_b` to B; under equal deal rates each is Binomial(only_a + only_b, 1/2). On paired
+    scenarios it is sharper than Fisher's test, which ignores the pairing. The statistic is only_b - only_a."""
+    if min(only_a, only_b) < 0:
+        raise ValueError("discordant counts must be non-negative")
+    discordant = only_a + only_b
+    if discordant == 0:
+        return Significance(0.0, 1.0, 0)
+    p_value = scipy_stats.binomtest(only_b, discordant, 0.5).pvalue
+    return Significance(float(only_b - only_a), float(p_value), discordant)
+
+
 def chi2_homogeneity(successes: Sequence[int], trials: Sequence[int]) -> Significance:
     """Pearson χ² test that several models share one deal rate (no continuity correction).
     The table is models × {deal, no deal}; the statistic has (models - 1) degrees of freedom."""

@@ -65,13 +65,14 @@ def test_two_runs_give_per_tier_tests_with_the_right_signs(runs, capsys, tmp_pat
         assert pair["surplus_share_diff"] == pytest.approx(
             b["surplus_share_unconditional"] - a["surplus_share_unconditional"]
         )
-        for key in ("fisher_p", "z_p", "permutation_p"):
+        for key in ("mcnemar_p", "fisher_p", "z_p", "permutation_p"):
             assert 0 <= pair[key] <= pair[f"{key}_holm"] <= 1
+        assert pair["discordant"] >= abs(round(pair["deal_rate_diff"] * row["scenarios"]))
     # against a linear opponent the Conceder gives in where the Boulware holds out
     for role in ("buyer", "seller"):
         pair = rows[("linear", role, "all")]["pairs"][0]
         assert pair["surplus_share_diff"] < 0 and pair["surplus_share_diff_ci"][1] < 0
-    assert data["tests"] == 3 * len(rows)
+    assert data["tests"] == 4 * len(rows)
     assert min(p["permutation_p"] for r in data["rows"] for p in r["pairs"]) < 0.01
 
 
@@ -80,7 +81,7 @@ def test_three_runs_add_a_chi_squared_test_of_equal_deal_rates(runs, capsys):
     tested = [row["homogeneity"] for row in data["rows"] if row["homogeneity"]]
     assert tested and all(test["dof"] == 2 and 0 <= test["p"] <= test["p_holm"] <= 1 for test in tested)
     assert all(len(row["pairs"]) == 3 for row in data["rows"])
-    assert data["tests"] == 9 * len(data["rows"]) + len(tested)
+    assert data["tests"] == 12 * len(data["rows"]) + len(tested)
     assert main(["eval", "compare", runs["boulware"], runs["conceder"], runs["linear"]]) == 0
     assert "Pearson χ²" in capsys.readouterr().out
 

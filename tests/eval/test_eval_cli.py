@@ -190,3 +190,27 @@ def test_repository_configs_load_with_the_slurm_variables(name, monkeypatch):
     assert config.seed == 3 and len(config.opponents) >= 2
     if config.model.kind != "scripted":
         assert config.model.params["model"] == "checkpoint-1000"
+
+
+def test_an_endpoint_model_is_evaluated_through_the_openai_client(capsys, tmp_path):
+    """The model under test behind a real chat-completions server on 127.0.0.1 (serving the boulware policy):
+    every episode is played over HTTP and, on the same scenarios, it scores what in-process boulware scores."""
+    from data.chat_server import ChatServer, ServedModel
+
+    with ChatServer({"served-boulware": ServedModel("boulware")}) as server:
+        endpoint = {
+            "name": "model",
+            "kind": "openai",
+            "params": {"model": "served-boulware", "base_url": server.base_url, "timeout": 5.0},
+        }
+        config = write_config(tmp_path / "endpoint.yaml", model=endpoint, episodes=6)
+        served = run_eval(capsys, "--config", str(config), "--out", str(tmp_path / "endpoint"))
+    scripted = write_config(tmp_path / "scripted.yaml", episodes=6)
+    in_process = run_eval(capsys, "--config", str(scripted), "--out", str(tmp_path / "scripted"))["eval"]
+
+    assert served["run"]["completed"] == served["eval"]["episodes_planned"] == 6 * 2 * 2
+    assert served["run"]["usage"]["model"]["requests"] > 0 and served["run"]["requests"] > 0
+    cells = {(c["opponent"], c["role"], c["tier"]): c for c in in_process["cells"]}
+    for cell in served["eval"]["cells"]:
+        twin = cells[(cell["opponent"], cell["role"], cell["tier"])]
+        assert (cell["deal_rate"], cell["surplus_share"]) == (twin["deal_rate"], twin["surplus_share"])

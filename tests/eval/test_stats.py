@@ -61,6 +61,17 @@ def test_two_proportion_z_test_is_the_square_root_of_the_two_group_chi2():
     assert stats.two_proportion_z_test(0, 10, 0, 12).p_value == 1.0
 
 
+def test_mcnemar_exact_on_known_values_and_its_edge_cases():
+    # 1 vs 9 discordant pairs: 2 * P(Binomial(10, 1/2) <= 1) = 2 * 11/1024
+    result = stats.mcnemar_exact(1, 9)
+    assert result.p_value == pytest.approx(22 / 1024) and result.statistic == 8 and result.n == 10
+    assert stats.mcnemar_exact(9, 1).p_value == pytest.approx(22 / 1024)
+    assert stats.mcnemar_exact(5, 5).p_value == pytest.approx(1.0)
+    assert stats.mcnemar_exact(0, 0).p_value == 1.0  # no scenario where the two differ: no evidence
+    with pytest.raises(ValueError):
+        stats.mcnemar_exact(-1, 3)
+
+
 def test_chi2_homogeneity_by_hand_on_a_two_by_three_table():
     # deals 10, 20, 30 of 40 each: every expected cell is 20, so χ² = 4 · (10²/20) = 20 on 2 degrees of freedom,
     # whose survival function is exp(-χ²/2).
