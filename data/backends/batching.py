@@ -13,7 +13,10 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from data.backends.base import Completion
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
@@ -76,3 +79,46 @@ class BatchWorker(Generic[Request, Result]):
             if self._thread is not None and self._thread.is_alive():
                 self._queue.put(None)
             self._thread = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    seed: int
+
+
+class BatchedLocalModel:
+    """A model loaded in this process (transformers, vLLM's engine): requests are batched by a `BatchWorker` and
+    the model stays loaded across episodes, shared by every agent built from the same spec."""
+
+    def __init__(self, max_batch_size: int, name: str) -> None:
+        self.worker: BatchWorker[ChatRequest, Completion] = BatchWorker(
+            self.generate_batch, max_batch_size, name
+        )
+
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
+    ) -> Completion:
+        return await self.worker.submit(ChatRequest(messages, tools, seed))
+
+    async def aclose(self) -> None:
+        """Nothing to close: the model stays loaded for later episodes."""
+
+    def generate_batch(self, requests: list[ChatRequest]) -> list[Completion]:
+        raise NotImplementedError
+
+
+def render_prompts(tokenizer: Any, requests: list[ChatRequest], thinking: bool | None) -> list[str]:
+    """Each chat through the model's own chat template with the tool schemas, exactly as SFT renders traces."""
+    template_kwargs = {} if thinking is None else {"enable_thinking": thinking}
+    return [
+        tokenizer.apply_chat_template(
+            request.messages,
+            tools=request.tools,
+            add_generation_prompt=True,
+            tokenize=False,
+            **template_kwargs,
+        )
+        for request in requests
+    ]

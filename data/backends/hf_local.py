@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from data.backends.base import Completion
-from data.backends.batching import BatchWorker
+from data.backends.batching import BatchedLocalModel, ChatRequest, render_prompts
 
 _SAMPLING = {"temperature", "top_p", "top_k", "min_p", "max_new_tokens", "repetition_penalty"}
 
@@ -45,29 +45,12 @@ class HFConfig:
         return config
 
 
-@dataclass
-class _Request:
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
-    seed: int
-
-
-class HFLocalModel:
+class HFLocalModel(BatchedLocalModel):
     def __init__(self, config: HFConfig) -> None:
         self.config = config
-        self.worker: BatchWorker[_Request, Completion] = BatchWorker(
-            self._generate_batch, config.max_batch_size, name=f"hf:{config.model}"
-        )
+        super().__init__(config.max_batch_size, name=f"hf:{config.model}")
         self._model: Any = None
         self._tokenizer: Any = None
-
-    async def complete(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
-    ) -> Completion:
-        return await self.worker.submit(_Request(messages, tools, seed))
-
-    async def aclose(self) -> None:
-        """The model stays loaded: agents of later episodes share it."""
 
     def _load(self) -> None:
         import torch
@@ -105,23 +88,13 @@ class HFLocalModel:
         ids |= {self._tokenizer.eos_token_id, self._tokenizer.pad_token_id}
         return {token for token in ids if token is not None}
 
-    def _generate_batch(self, requests: list[_Request]) -> list[Completion]:
+    def generate_batch(self, requests: list[ChatRequest]) -> list[Completion]:
         import torch
 
         if self._model is None:
             self._load()
         tokenizer, model, config = self._tokenizer, self._model, self.config
-        template_kwargs = {} if config.thinking is None else {"enable_thinking": config.thinking}
-        prompts = [
-            tokenizer.apply_chat_template(
-                request.messages,
-                tools=request.tools,
-                add_generation_prompt=True,
-                tokenize=False,
-                **template_kwargs,
-            )
-            for request in requests
-        ]
+        prompts = render_prompts(tokenizer, requests, config.thinking)
         batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
             model.device
         )

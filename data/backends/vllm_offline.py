@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from data.backends.base import Completion
-from data.backends.batching import BatchWorker
+from data.backends.batching import BatchedLocalModel, ChatRequest, render_prompts
 
 _SAMPLING = {"temperature", "top_p", "top_k", "min_p", "max_tokens", "repetition_penalty", "presence_penalty"}
 
@@ -42,13 +42,6 @@ class VLLMConfig:
         return config
 
 
-@dataclass
-class _Request:
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
-    seed: int
-
-
 def _import_vllm() -> Any:
     try:
         import vllm
@@ -59,23 +52,13 @@ def _import_vllm() -> Any:
     return vllm
 
 
-class VLLMOffline:
+class VLLMOffline(BatchedLocalModel):
     def __init__(self, config: VLLMConfig) -> None:
         _import_vllm()  # fail when the agent is built, not at its first move
         self.config = config
-        self.worker: BatchWorker[_Request, Completion] = BatchWorker(
-            self._generate_batch, config.max_batch_size, name=f"vllm:{config.model}"
-        )
+        super().__init__(config.max_batch_size, name=f"vllm:{config.model}")
         self._llm: Any = None
         self._lora: Any = None
-
-    async def complete(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], seed: int
-    ) -> Completion:
-        return await self.worker.submit(_Request(messages, tools, seed))
-
-    async def aclose(self) -> None:
-        """The engine stays up: agents of later episodes share it."""
 
     def _load(self) -> None:
         vllm = _import_vllm()
@@ -87,22 +70,12 @@ class VLLMOffline:
             self._lora = LoRARequest("adapter", 1, self.config.adapter)
         self._llm = vllm.LLM(model=self.config.model, **engine)
 
-    def _generate_batch(self, requests: list[_Request]) -> list[Completion]:
+    def generate_batch(self, requests: list[ChatRequest]) -> list[Completion]:
         vllm = _import_vllm()
         if self._llm is None:
             self._load()
         tokenizer = self._llm.get_tokenizer()
-        template_kwargs = {} if self.config.thinking is None else {"enable_thinking": self.config.thinking}
-        prompts = [
-            tokenizer.apply_chat_template(
-                request.messages,
-                tools=request.tools,
-                add_generation_prompt=True,
-                tokenize=False,
-                **template_kwargs,
-            )
-            for request in requests
-        ]
+        prompts = render_prompts(tokenizer, requests, self.config.thinking)
         sampling = [vllm.SamplingParams(seed=request.seed, **self.config.sampling) for request in requests]
         outputs = self._llm.generate(prompts, sampling, use_tqdm=False, lora_request=self._lora)
         return [
