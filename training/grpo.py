@@ -31,7 +31,6 @@ from training.configs import GRPOScriptArguments
 def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> None:
     import datasets
     from transformers import AutoTokenizer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOTrainer, get_peft_config, get_quantization_config
     from trl.trainer.utils import create_model_from_path
 
@@ -40,6 +39,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     from training.metrics_logging import EpisodeSummaryCallback, configure_reporting, with_episode_metrics
     from training.negotiation_env import environment_factory, opponent_from_spec
     from training.rewards import get_reward_funcs
+    from training.run_steps import resume_checkpoint, train_and_save
     from training.scenario_table import build_scenario_table
 
     # ---- seed and logging
@@ -48,11 +48,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # TRL 1.x flags environment_factory experimental
 
     # ---- checkpoint
-    checkpoint = None
-    if script_args.resume and os.path.isdir(training_args.output_dir):
-        checkpoint = get_last_checkpoint(training_args.output_dir)
-    start = f"resuming from {checkpoint}" if checkpoint else "starting fresh"
-    print(f"grpo: {start} in {training_args.output_dir}")
+    checkpoint = resume_checkpoint(script_args.resume, training_args.output_dir, "grpo")
 
     # ---- data: the table of scenarios
     sampler = ScenarioSampler(SamplerConfig.from_mapping(script_args.scenarios))
@@ -114,18 +110,8 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         callbacks=[EpisodeSummaryCallback()],
     )
 
-    # ---- train
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    trainer.save_state()
-
-    # ---- save and model card
-    trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.create_model_card(tags=["haggle", "negotiation", "grpo"])
-    trainer.accelerator.print(f"grpo: adapter, tokenizer and model card saved to {training_args.output_dir}")
-    trainer.end()
+    # ---- train, save and model card
+    train_and_save(trainer, checkpoint, "grpo", tags=["haggle", "negotiation", "grpo"])
 
 
 def make_parser() -> TrlParser:

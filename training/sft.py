@@ -16,7 +16,6 @@ Add `--resume` to continue from the last checkpoint in `output_dir` (SLURM reque
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +42,17 @@ def load_sft_dataset(
 
 def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_args: ModelConfig) -> None:
     from transformers import AutoTokenizer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
     from training.metrics_logging import EpisodeSummaryCallback, configure_reporting
+    from training.run_steps import resume_checkpoint, train_and_save
 
     # ---- seed and logging
     set_seed(training_args.seed)
     configure_reporting(training_args.report_to)
 
     # ---- checkpoint
-    checkpoint = None
-    if script_args.resume and os.path.isdir(training_args.output_dir):
-        checkpoint = get_last_checkpoint(training_args.output_dir)
-    start = f"resuming from {checkpoint}" if checkpoint else "starting fresh"
-    print(f"sft: {start} in {training_args.output_dir}")
+    checkpoint = resume_checkpoint(script_args.resume, training_args.output_dir, "sft")
 
     # ---- data
     if not script_args.dataset_name:
@@ -95,20 +90,14 @@ def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_
         callbacks=[EpisodeSummaryCallback()],
     )
 
-    # ---- train
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    trainer.save_state()
-
-    # ---- save and model card
-    trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.create_model_card(
-            dataset_name=script_args.dataset_name, tags=["haggle", "negotiation", "sft"]
-        )
-    trainer.accelerator.print(f"sft: adapter, tokenizer and model card saved to {training_args.output_dir}")
-    trainer.end()
+    # ---- train, save and model card
+    train_and_save(
+        trainer,
+        checkpoint,
+        "sft",
+        dataset_name=script_args.dataset_name,
+        tags=["haggle", "negotiation", "sft"],
+    )
 
 
 def make_parser() -> TrlParser:
