@@ -14,9 +14,9 @@ import json
 import os
 import time
 
-from env.agents import create_agent
-from env.runner import play_episodes
-from env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.agents import create_agent
+from haggle.env.runner import play_episodes
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 
 def haggle_rate(scenarios) -> float:

@@ -18,14 +18,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from data.episode_store import EpisodeStore
-from data.runner import run_jobs_sync
-from data.tournament import TournamentConfig, tournament_jobs
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.runner import run_jobs_sync
+from haggle.data.tournament import TournamentConfig, tournament_jobs
 
 
 def start_server(delay: float) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "data.chat_server", "--port", "0", "--delay", str(delay)],
+        [sys.executable, "-m", "haggle.data.chat_server", "--port", "0", "--delay", str(delay)],
         stdout=subprocess.PIPE,
         text=True,
     )

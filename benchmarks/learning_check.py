@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from data.agent_specs import AgentSpec, build_agent
-from env.negotiation import ProtocolRules
-from env.runner import Episode, play_episode
-from env.scenario import ROLES, SamplerConfig, ScenarioSampler, other_role
-from training.negotiation_env import NegotiationEnv, environment_factory, opponent_from_spec
-from training.rewards import RewardShaping, surplus_share_score
-from training.scenario_table import build_scenario_table
+from haggle.data.agent_specs import AgentSpec, build_agent
+from haggle.env.negotiation import ProtocolRules
+from haggle.env.runner import Episode, play_episode
+from haggle.env.scenario import ROLES, SamplerConfig, ScenarioSampler, other_role
+from haggle.training.negotiation_env import NegotiationEnv, environment_factory, opponent_from_spec
+from haggle.training.rewards import RewardShaping, surplus_share_score
+from haggle.training.scenario_table import build_scenario_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SFT_CONFIG = ROOT / "configs/sft/tiny-cpu.yaml"

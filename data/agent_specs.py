@@ -27,9 +27,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from data.backends.reliability import ReliableBackend, RetryPolicy
-from env.agents.base import Agent, create_agent
-from env.scenario import Role
+from haggle.data.backends.reliability import ReliableBackend, RetryPolicy
+from haggle.env.agents.base import Agent, create_agent
+from haggle.env.scenario import Role
 
 AgentKind = Literal["scripted", "openai", "hf", "vllm"]
 AGENT_KINDS: tuple[str, ...] = ("scripted", "openai", "hf", "vllm")
@@ -142,15 +142,15 @@ def _make_backend(spec: AgentSpec) -> ReliableBackend:
         retry["max_concurrency"] = params.pop("max_concurrency")
     policy = RetryPolicy.from_mapping(retry)
     if spec.kind == "openai":
-        from data.backends.openai_endpoint import EndpointConfig, OpenAIEndpoint
+        from haggle.data.backends.openai_endpoint import EndpointConfig, OpenAIEndpoint
 
         backend: Any = OpenAIEndpoint(EndpointConfig.from_params(params))
     elif spec.kind == "hf":
-        from data.backends.hf_local import HFConfig, HFLocalModel
+        from haggle.data.backends.hf_local import HFConfig, HFLocalModel
 
         backend = HFLocalModel(HFConfig.from_params(params))
     else:
-        from data.backends.vllm_offline import VLLMConfig, VLLMOffline
+        from haggle.data.backends.vllm_offline import VLLMConfig, VLLMOffline
 
         backend = VLLMOffline(VLLMConfig.from_params(params))
     return ReliableBackend(spec.name, backend, policy, seed=int(spec.fingerprint, 16))
@@ -175,7 +175,7 @@ async def close_backends() -> None:
 def build_agent(spec: AgentSpec, role: Role, seed: int) -> Agent:
     if spec.kind == "scripted":
         return create_agent(spec.strategy or spec.name, role=role, seed=seed, **spec.params)
-    from data.llm_agent import LLMAgent
+    from haggle.data.llm_agent import LLMAgent
 
     return LLMAgent(
         role,

@@ -28,8 +28,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from data.server_policy import scripted_reply
-from env.agents.base import AGENT_REGISTRY, create_agent
+from haggle.data.server_policy import scripted_reply
+from haggle.env.agents.base import AGENT_REGISTRY, create_agent
 
 FAULT_KINDS = ("rate_limit", "server_error", "hang", "drop", "malformed", "garbage", "text_call", "think")
 _REASONS = {
@@ -263,7 +263,7 @@ class ChatServer:
 
 
 def _registered(name: str) -> bool:
-    import env.agents.scripted  # noqa: F401  (registers the strategies)
+    import haggle.env.agents.scripted  # noqa: F401  (registers the strategies)
 
     return name in AGENT_REGISTRY
 

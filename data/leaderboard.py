@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from statistics import fmean
 from typing import Any
 
-from env.metrics import Played, summarise_by_tier
-from env.outcome import Outcome
-from env.scenario import ROLES, Scenario
+from haggle.env.metrics import Played, summarise_by_tier
+from haggle.env.outcome import Outcome
+from haggle.env.scenario import ROLES, Scenario
 
 LEADERBOARD_SCHEMA = "haggle.leaderboard/1"
 

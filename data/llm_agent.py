@@ -8,13 +8,13 @@ raises (`EndpointFailure` or `ModelStopped`), so the episode is retried or recor
 
 from __future__ import annotations
 
-from data.backends.reliability import ReliableBackend
-from data.tool_parsing import parse_reply
-from data.transcript import Transcript
-from env.actions import ToolCall, tool_schemas
-from env.agents.base import Agent, AgentTurn
-from env.scenario import Role, derive_seed
-from env.views import View
+from haggle.data.backends.reliability import ReliableBackend
+from haggle.data.tool_parsing import parse_reply
+from haggle.data.transcript import Transcript
+from haggle.env.actions import ToolCall, tool_schemas
+from haggle.env.agents.base import Agent, AgentTurn
+from haggle.env.scenario import Role, derive_seed
+from haggle.env.views import View
 
 
 class LLMAgent(Agent):

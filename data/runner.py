@@ -21,15 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from data.agent_specs import AgentSpec, build_agent, close_backends, shared_backend
-from data.backends.reliability import ModelStopped
-from data.episode_store import EpisodeStore
-from data.redaction import redact
-from env.agents.base import Agent
-from env.negotiation import ProtocolRules
-from env.prompts import PROMPT_VERSION
-from env.runner import Episode, play_episode
-from env.scenario import ROLES, Scenario, derive_seed
+from haggle.data.agent_specs import AgentSpec, build_agent, close_backends, shared_backend
+from haggle.data.backends.reliability import ModelStopped
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.redaction import redact
+from haggle.env.agents.base import Agent
+from haggle.env.negotiation import ProtocolRules
+from haggle.env.prompts import PROMPT_VERSION
+from haggle.env.runner import Episode, play_episode
+from haggle.env.scenario import ROLES, Scenario, derive_seed
 
 _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")
 

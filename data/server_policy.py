@@ -13,12 +13,12 @@ import json
 import re
 from typing import Any
 
-from env.actions import WALK_AWAY, ToolCall
-from env.agents.base import create_agent
-from env.catalogue import Item
-from env.domains import builtin_domains
-from env.scenario import Role, derive_seed
-from env.views import Offer, PublicEvent, View
+from haggle.env.actions import WALK_AWAY, ToolCall
+from haggle.env.agents.base import create_agent
+from haggle.env.catalogue import Item
+from haggle.env.domains import builtin_domains
+from haggle.env.scenario import Role, derive_seed
+from haggle.env.views import Offer, PublicEvent, View
 
 _PRICE = r"[^\d\s-]*(-?[\d,]+(?:\.\d+)?)"
 _VALUE = re.compile(r"Your private (value|cost) for it is " + _PRICE)

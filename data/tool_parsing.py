@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from env.actions import DEFAULT_ACTIONS, Move, ToolCall, Unparseable
+from haggle.env.actions import DEFAULT_ACTIONS, Move, ToolCall, Unparseable
 
 _THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.S)
 _TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.S)

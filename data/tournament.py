@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from data.agent_specs import AgentSpec
-from data.runner import EpisodeJob, episode_id
-from env.negotiation import ProtocolRules
-from env.scenario import SamplerConfig, ScenarioSampler
-from env.yaml_io import load_yaml
+from haggle.data.agent_specs import AgentSpec
+from haggle.data.runner import EpisodeJob, episode_id
+from haggle.env.negotiation import ProtocolRules
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.yaml_io import load_yaml
 
 
 @dataclass

@@ -30,14 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from data.episode_store import EpisodeStore
-from data.tool_parsing import visible_content
-from data.transcript import Message, Transcript
-from env.actions import ToolCall, Unparseable, tool_schemas
-from env.negotiation import Negotiation, ProtocolRules
-from env.outcome import Outcome
-from env.prompts import PROMPT_VERSION
-from env.scenario import ROLES, Scenario, other_role
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.tool_parsing import visible_content
+from haggle.data.transcript import Message, Transcript
+from haggle.env.actions import ToolCall, Unparseable, tool_schemas
+from haggle.env.negotiation import Negotiation, ProtocolRules
+from haggle.env.outcome import Outcome
+from haggle.env.prompts import PROMPT_VERSION
+from haggle.env.scenario import ROLES, Scenario, other_role
 
 TRACES_SCHEMA = "haggle.traces/1"
 MANIFEST_NAME = "haggle_traces.json"

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from env.actions import ToolCall
-from env.prompts import opening, system_prompt, tool_reply
-from env.views import View
+from haggle.env.actions import ToolCall
+from haggle.env.prompts import opening, system_prompt, tool_reply
+from haggle.env.views import View
 
 Message = dict[str, Any]
 

@@ -3,7 +3,11 @@
 Pure Python (no torch, no network, no printing); randomness only from the seeds it is given.
 """
 
-from env.actions import (
+if __name__ != "haggle.env":  # the folder is installed as haggle.env only: one name, one copy of each module
+    raise ModuleNotFoundError(f"{__name__!r} is not a package here: import haggle.env", name=__name__)
+
+
+from haggle.env.actions import (
     ACTION_SPECS,
     DEFAULT_ACTIONS,
     Action,
@@ -12,10 +16,10 @@ from env.actions import (
     Unparseable,
     tool_schemas,
 )
-from env.hotel_pricing import RoomBlockSpec, draw_room_block
-from env.negotiation import Event, Negotiation, ProtocolRules, StepResult
-from env.outcome import Outcome
-from env.scenario import (
+from haggle.env.hotel_pricing import RoomBlockSpec, draw_room_block
+from haggle.env.negotiation import Event, Negotiation, ProtocolRules, StepResult
+from haggle.env.outcome import Outcome
+from haggle.env.scenario import (
     ROLES,
     ROOM_BLOCK_TIER,
     VALUE_MODELS,
@@ -27,7 +31,7 @@ from env.scenario import (
     room_block_prior,
     room_block_spec,
 )
-from env.views import Offer, PublicEvent, View
+from haggle.env.views import Offer, PublicEvent, View
 
 __all__ = [
     "ACTION_SPECS",

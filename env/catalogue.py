@@ -86,5 +86,5 @@ def load_catalogue(path: str | Path) -> list[Item]:
 
 def default_catalogue() -> list[Item]:
     """The catalogue Haggle ships: everyday goods to real estate, a few dollars to a few million."""
-    with resources.as_file(resources.files("env") / "resources" / "catalogue.jsonl") as path:
+    with resources.as_file(resources.files("haggle.env") / "resources" / "catalogue.jsonl") as path:
         return load_catalogue(path)

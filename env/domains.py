@@ -56,5 +56,5 @@ def parse_domains(mapping: dict[str, Any]) -> dict[str, Domain]:
 
 @cache
 def builtin_domains() -> dict[str, Domain]:
-    text = (resources.files("env") / "resources" / "domains.yaml").read_text(encoding="utf-8")
+    text = (resources.files("haggle.env") / "resources" / "domains.yaml").read_text(encoding="utf-8")
     return parse_domains(yaml.safe_load(text))

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from statistics import fmean
 from typing import Any
 
-from env.outcome import Outcome, concession_per_offer, first_offer_ratio, normalised_gains
-from env.scenario import ROLES, Scenario
+from haggle.env.outcome import Outcome, concession_per_offer, first_offer_ratio, normalised_gains
+from haggle.env.scenario import ROLES, Scenario
 
 Played = tuple[Scenario, Outcome]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from env.actions import (
+from haggle.env.actions import (
     ACCEPT_OFFER,
     DEFAULT_ACTIONS,
     DISCLOSE_VALUE,
@@ -30,9 +30,9 @@ from env.actions import (
     Unparseable,
     parse_action,
 )
-from env.outcome import EndReason, Outcome
-from env.scenario import ROLES, Role, Scenario, other_role
-from env.views import Offer, PublicEvent, View
+from haggle.env.outcome import EndReason, Outcome
+from haggle.env.scenario import ROLES, Role, Scenario, other_role
+from haggle.env.views import Offer, PublicEvent, View
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from env.scenario import Role, Scenario
+from haggle.env.scenario import Role, Scenario
 
 EndReason = Literal["accepted", "walked_away", "round_limit", "forfeit", "sealed_bid"]
 

@@ -7,8 +7,8 @@ at evaluation time.
 
 from __future__ import annotations
 
-from env.actions import ACCEPT_OFFER, DISCLOSE_VALUE, MAKE_OFFER, REJECT_OFFER, SEND_MESSAGE, WALK_AWAY
-from env.views import PublicEvent, View
+from haggle.env.actions import ACCEPT_OFFER, DISCLOSE_VALUE, MAKE_OFFER, REJECT_OFFER, SEND_MESSAGE, WALK_AWAY
+from haggle.env.views import PublicEvent, View
 
 PROMPT_VERSION = "2"  # 2: tool replies open with the engine's reply to the move
 

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from env.agents.base import Agent, AgentTurn
-from env.negotiation import Negotiation, ProtocolRules
-from env.outcome import Outcome
-from env.scenario import Role, Scenario
+from haggle.env.agents.base import Agent, AgentTurn
+from haggle.env.negotiation import Negotiation, ProtocolRules
+from haggle.env.outcome import Outcome
+from haggle.env.scenario import Role, Scenario
 
 AgentBuilder = Callable[[Role, Scenario], Agent]
 

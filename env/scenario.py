@@ -19,16 +19,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from env.catalogue import Item, default_catalogue, load_catalogue
-from env.domains import Domain, builtin_domains, parse_domains
-from env.hotel_pricing import (
+from haggle.env.catalogue import Item, default_catalogue, load_catalogue
+from haggle.env.domains import Domain, builtin_domains, parse_domains
+from haggle.env.hotel_pricing import (
     HotelMarket,
     RoomBlockSpec,
     draw_room_block,
     expected_revenue,
     posted_price_baseline,
 )
-from env.yaml_io import load_yaml
+from haggle.env.yaml_io import load_yaml
 
 Role = Literal["buyer", "seller"]
 ROLES: tuple[Role, Role] = ("buyer", "seller")

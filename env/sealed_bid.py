@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from env.outcome import Outcome
-from env.scenario import Role, Scenario
+from haggle.env.outcome import Outcome
+from haggle.env.scenario import Role, Scenario
 
 
 def k_double_auction(scenario: Scenario, bid: float, ask: float, k: float = 0.5) -> Outcome:

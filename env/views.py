@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from env.catalogue import Item
-from env.domains import Domain
-from env.scenario import Role
+from haggle.env.catalogue import Item
+from haggle.env.domains import Domain
+from haggle.env.scenario import Role
 
 
 @dataclass(frozen=True)

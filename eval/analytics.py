@@ -19,11 +19,10 @@ from statistics import fmean
 from typing import Any
 
 import numpy as np
-
-from env.metrics import Played
-from env.outcome import concession_per_offer, first_offer_ratio
-from env.scenario import Role, Scenario
-from eval import stats
+from haggle.env.metrics import Played
+from haggle.env.outcome import concession_per_offer, first_offer_ratio
+from haggle.env.scenario import Role, Scenario
+from haggle.eval import stats
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from env.metrics import Played
-from env.scenario import ROLES, Role
-from eval import stats
-from eval.formatting import ci, num, p_value, table
-from eval.report import by_tier, played_of
-from eval.runner import FIXED_SETTINGS, EvalRun, load_run
+from haggle.env.metrics import Played
+from haggle.env.scenario import ROLES, Role
+from haggle.eval import stats
+from haggle.eval.formatting import ci, num, p_value, table
+from haggle.eval.report import by_tier, played_of
+from haggle.eval.runner import FIXED_SETTINGS, EvalRun, load_run
 
 COMPARE_SCHEMA = "haggle.eval_compare/1"
 PERMUTATIONS = 9999

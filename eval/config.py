@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from data.agent_specs import AgentSpec
-from env.agents import create_agent
-from env.negotiation import ProtocolRules
-from env.scenario import SamplerConfig, ScenarioSampler
-from env.yaml_io import load_yaml
+from haggle.data.agent_specs import AgentSpec
+from haggle.env.agents import create_agent
+from haggle.env.negotiation import ProtocolRules
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.yaml_io import load_yaml
 
 _COUNTS = ("episodes", "concurrency", "max_attempts", "bootstrap_resamples")
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from env.scenario import ROLES
-from eval.formatting import headless_pyplot, spread
-from eval.report import reference_points
+from haggle.env.scenario import ROLES
+from haggle.eval.formatting import headless_pyplot, spread
+from haggle.eval.report import reference_points
 
 PLOT_DIR = "plots"
 # metric key -> (file name, title of the figure, y label, [(reference point, line label, style)])

@@ -21,16 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from env.metrics import Played, summarise
-from env.outcome import Outcome, normalised_gains
-from env.scenario import Role, Scenario, other_role
-from eval import stats, theory
-from eval.analytics import offer_analytics, price_discrimination
-from eval.experiments.tables import efficiency
-from eval.experiments.theory_lines import unit_draws
-from eval.formatting import ci, num, table
-from eval.runner import EvalRun
+from haggle.env.metrics import Played, summarise
+from haggle.env.outcome import Outcome, normalised_gains
+from haggle.env.scenario import Role, Scenario, other_role
+from haggle.eval import stats, theory
+from haggle.eval.analytics import offer_analytics, price_discrimination
+from haggle.eval.experiments.tables import efficiency
+from haggle.eval.experiments.theory_lines import unit_draws
+from haggle.eval.formatting import ci, num, table
+from haggle.eval.runner import EvalRun
 
 EVAL_SCHEMA = "haggle.eval/1"
 ALL_TIERS = "all"
@@ -279,7 +278,7 @@ def write_eval(run: EvalRun, out_dir: Path, *, plots: bool = True) -> tuple[dict
     """eval.json, eval.md and the PNG plots in `out_dir`; returns the data and the markdown."""
     data = build_eval(run)
     if plots:
-        from eval.plots import write_plots
+        from haggle.eval.plots import write_plots
 
         data["plots"] = [str(path.relative_to(out_dir)) for path in write_plots(data, out_dir)]
     markdown = format_markdown(data)

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from data.agent_specs import AgentSpec
-from data.episode_store import EpisodeStore
-from data.runner import EpisodeJob, RunSummary, episode_id, run_jobs_sync
-from env.prompts import PROMPT_VERSION
-from env.scenario import ROLES, Role, Scenario, ScenarioSampler
-from eval.config import EvalConfig
+from haggle.data.agent_specs import AgentSpec
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.runner import EpisodeJob, RunSummary, episode_id, run_jobs_sync
+from haggle.env.prompts import PROMPT_VERSION
+from haggle.env.scenario import ROLES, Role, Scenario, ScenarioSampler
+from haggle.eval.config import EvalConfig
 
 RUN_KIND = "eval"
 # A run directory is one model on one game: these may not change between runs into it (episodes may: scenario

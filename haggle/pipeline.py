@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from env.yaml_io import load_yaml
+from haggle.env.yaml_io import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES: tuple[str, ...] = ("tiny_model", "tournament", "traces", "sft", "grpo", "eval")
@@ -103,9 +103,9 @@ def stage_command(stage: str, config: PipelineConfig, out: Path) -> list[str]:
         ]
         + ["--no-progress"],
         "traces": [*haggle, "traces", str(paths["tournament"]), "--out", str(paths["traces"])],
-        "sft": [sys.executable, "-m", "training.sft", *training_common]
+        "sft": [sys.executable, "-m", "haggle.training.sft", *training_common]
         + ["--dataset_name", str(paths["traces"]), "--output_dir", str(paths["sft"]), "--resume", "true"],
-        "grpo": [sys.executable, "-m", "training.grpo", *training_common]
+        "grpo": [sys.executable, "-m", "haggle.training.grpo", *training_common]
         + ["--init_adapter", str(paths["sft"]), "--output_dir", str(paths["grpo"]), "--resume", "true"],
         "eval": [*haggle, "eval", "--config", str(settings.config), "--out", str(paths["eval"])]
         + ["--model-path", str(paths["tiny_model"]), "--adapter", str(paths["grpo"]), "--no-progress"],

@@ -12,10 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from haggle.env.scenario import ROLES
+from haggle.training.rewards import RewardShaping
 from trl import ScriptArguments, SFTConfig
-
-from env.scenario import ROLES
-from training.rewards import RewardShaping
 
 
 def _mapping(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:

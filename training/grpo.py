@@ -23,24 +23,26 @@ from __future__ import annotations
 
 import os
 
+from haggle.training.configs import GRPOScriptArguments
 from trl import GRPOConfig, ModelConfig, TrlParser
-
-from training.configs import GRPOScriptArguments
 
 
 def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> None:
     import datasets
+    from haggle.env.negotiation import ProtocolRules
+    from haggle.env.scenario import SamplerConfig, ScenarioSampler
+    from haggle.training.metrics_logging import (
+        EpisodeSummaryCallback,
+        configure_reporting,
+        with_episode_metrics,
+    )
+    from haggle.training.negotiation_env import environment_factory, opponent_from_spec
+    from haggle.training.rewards import get_reward_funcs
+    from haggle.training.run_steps import resume_checkpoint, train_and_save
+    from haggle.training.scenario_table import build_scenario_table
     from transformers import AutoTokenizer, set_seed
     from trl import GRPOTrainer, get_peft_config, get_quantization_config
     from trl.trainer.utils import create_model_from_path
-
-    from env.negotiation import ProtocolRules
-    from env.scenario import SamplerConfig, ScenarioSampler
-    from training.metrics_logging import EpisodeSummaryCallback, configure_reporting, with_episode_metrics
-    from training.negotiation_env import environment_factory, opponent_from_spec
-    from training.rewards import get_reward_funcs
-    from training.run_steps import resume_checkpoint, train_and_save
-    from training.scenario_table import build_scenario_table
 
     # ---- seed and logging
     set_seed(training_args.seed)

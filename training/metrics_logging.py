@@ -20,10 +20,9 @@ from functools import wraps
 from importlib.util import find_spec
 from typing import Any
 
+from haggle.training.negotiation_env import NegotiationEnv, OpponentError
+from haggle.training.rewards import RewardFunc, invalid_moves
 from transformers import TrainerCallback
-
-from training.negotiation_env import NegotiationEnv, OpponentError
-from training.rewards import RewardFunc, invalid_moves
 
 # the headline numbers of the one-line stdout summary, in order
 SUMMARY_KEYS = (

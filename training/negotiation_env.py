@@ -24,11 +24,11 @@ from concurrent.futures import Future
 from functools import cache, partial
 from typing import Any
 
-from env.actions import ACTION_SPECS, DEFAULT_ACTIONS, ActionSpec, ToolCall
-from env.agents.base import Agent, AgentTurn
-from env.negotiation import Negotiation, ProtocolRules, StepResult
-from env.prompts import opening, system_prompt, tool_reply
-from env.scenario import Role, Scenario, ScenarioSampler, other_role
+from haggle.env.actions import ACTION_SPECS, DEFAULT_ACTIONS, ActionSpec, ToolCall
+from haggle.env.agents.base import Agent, AgentTurn
+from haggle.env.negotiation import Negotiation, ProtocolRules, StepResult
+from haggle.env.prompts import opening, system_prompt, tool_reply
+from haggle.env.scenario import Role, Scenario, ScenarioSampler, other_role
 
 OpponentFactory = Callable[[Role, int], Agent]  # (the opponent's role, its seed) -> a fresh agent
 
@@ -189,7 +189,7 @@ def environment_class(
 
 def opponent_from_spec(spec: dict[str, Any]) -> OpponentFactory:
     """An agent spec as configs write them (`data.agent_specs`): `{name: linear}`, or an LLM with kind and params."""
-    from data.agent_specs import AgentSpec, build_agent
+    from haggle.data.agent_specs import AgentSpec, build_agent
 
     agent_spec = AgentSpec.from_mapping(spec)
     build_agent(agent_spec, "seller", 0)  # fail at startup, not mid-training, on a bad spec

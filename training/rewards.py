@@ -32,8 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from env.negotiation import Negotiation
-from env.scenario import Role
+from haggle.env.negotiation import Negotiation
+from haggle.env.scenario import Role
 
 RewardFunc = Callable[..., list[float]]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from env.negotiation import Negotiation
-from env.prompts import system_prompt
-from env.scenario import ROLES, Role, ScenarioSampler, derive_seed
+from haggle.env.negotiation import Negotiation
+from haggle.env.prompts import system_prompt
+from haggle.env.scenario import ROLES, Role, ScenarioSampler, derive_seed
 
 COLUMNS = ("prompt", "scenario_seed", "tier", "domain", "role", "opponent_seed")
 

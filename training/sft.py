@@ -19,9 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from haggle.training.configs import HaggleSFTConfig, SFTScriptArguments
 from trl import ModelConfig, TrlParser
-
-from training.configs import HaggleSFTConfig, SFTScriptArguments
 
 
 def load_sft_dataset(
@@ -41,11 +40,10 @@ def load_sft_dataset(
 
 
 def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_args: ModelConfig) -> None:
+    from haggle.training.metrics_logging import EpisodeSummaryCallback, configure_reporting
+    from haggle.training.run_steps import resume_checkpoint, train_and_save
     from transformers import AutoTokenizer, set_seed
     from trl import SFTTrainer, get_peft_config, get_quantization_config
-
-    from training.metrics_logging import EpisodeSummaryCallback, configure_reporting
-    from training.run_steps import resume_checkpoint, train_and_save
 
     # ---- seed and logging
     set_seed(training_args.seed)

@@ -27,12 +27,12 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from data.transcript import Message, Transcript
-from env.actions import tool_schemas
-from env.agents.base import create_agent
-from env.domains import builtin_domains
-from env.negotiation import Negotiation
-from env.scenario import ROLES, SamplerConfig, ScenarioSampler
+from haggle.data.transcript import Message, Transcript
+from haggle.env.actions import tool_schemas
+from haggle.env.agents.base import create_agent
+from haggle.env.domains import builtin_domains
+from haggle.env.negotiation import Negotiation
+from haggle.env.scenario import ROLES, SamplerConfig, ScenarioSampler
 
 STAMP_NAME = "haggle_tiny_model.json"
 STAMP_SCHEMA = "haggle.tiny_model/2"  # bump when the recipe changes: older builds are rebuilt, not reused

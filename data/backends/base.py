@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from env.actions import ToolCall
+from haggle.env.actions import ToolCall
 
 
 @dataclass

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from data.backends.base import Completion
+from haggle.data.backends.base import Completion
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")

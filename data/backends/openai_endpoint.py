@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from data.backends.base import Completion, PermanentError, RequestError, TransientError
-from data.redaction import register_secret
-from env.actions import ToolCall
-from env.yaml_io import expand_environment
+from haggle.data.backends.base import Completion, PermanentError, RequestError, TransientError
+from haggle.data.redaction import register_secret
+from haggle.env.actions import ToolCall
+from haggle.env.yaml_io import expand_environment
 
 PRESETS: dict[str, dict[str, Any]] = {
     "openrouter": {

@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any
 
-from data.backends.base import ChatBackend, Completion, PermanentError, RequestError, TransientError
-from data.redaction import redact
+from haggle.data.backends.base import ChatBackend, Completion, PermanentError, RequestError, TransientError
+from haggle.data.redaction import redact
 
 
 @dataclass(frozen=True)

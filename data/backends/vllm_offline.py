@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from data.backends.base import Completion
-from data.backends.batching import BatchedLocalModel, ChatRequest, render_prompts
+from haggle.data.backends.base import Completion
+from haggle.data.backends.batching import BatchedLocalModel, ChatRequest, render_prompts
 
 _SAMPLING = {"temperature", "top_p", "top_k", "min_p", "max_tokens", "repetition_penalty", "presence_penalty"}
 

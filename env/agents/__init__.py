@@ -1,5 +1,5 @@
 """Negotiating agents: one async interface for scripted strategies and LLMs, and a registry by name."""
 
-from env.agents.base import AGENT_REGISTRY, Agent, AgentTurn, create_agent, register_agent
+from haggle.env.agents.base import AGENT_REGISTRY, Agent, AgentTurn, create_agent, register_agent
 
 __all__ = ["AGENT_REGISTRY", "Agent", "AgentTurn", "create_agent", "register_agent"]

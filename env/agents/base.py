@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from env.actions import Move
-from env.scenario import Role
-from env.views import View
+from haggle.env.actions import Move
+from haggle.env.scenario import Role
+from haggle.env.views import View
 
 
 @dataclass
@@ -60,7 +60,7 @@ def register_agent(name: str) -> Callable[[AgentFactory], AgentFactory]:
 
 def create_agent(name: str, *, role: Role, seed: int = 0, **params: Any) -> Agent:
     """Build a registered agent; unknown names and parameters fail with the list of what exists."""
-    import env.agents.scripted  # noqa: F401  (registers the scripted strategies)
+    import haggle.env.agents.scripted  # noqa: F401  (registers the scripted strategies)
 
     if name not in AGENT_REGISTRY:
         raise ValueError(f"unknown agent {name!r}; registered agents: {', '.join(sorted(AGENT_REGISTRY))}")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 
-from env.actions import ACCEPT_OFFER, MAKE_OFFER, WALK_AWAY, Move, ToolCall
-from env.agents.base import Agent, register_agent
-from env.scenario import Role
-from env.views import View
+from haggle.env.actions import ACCEPT_OFFER, MAKE_OFFER, WALK_AWAY, Move, ToolCall
+from haggle.env.agents.base import Agent, register_agent
+from haggle.env.scenario import Role
+from haggle.env.views import View
 
 
 def _better_or_equal(role: Role, price: float, than: float) -> bool:

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data.agent_specs import AgentSpec
-from env.actions import DEFAULT_ACTIONS, DISCLOSE_VALUE
-from env.negotiation import ProtocolRules
-from env.scenario import ROLES, SamplerConfig
-from env.yaml_io import load_yaml
-from eval.experiments.disclosure import DISCLOSURE_PROMPT
-from eval.experiments.mechanisms import MechanismSpec
+from haggle.data.agent_specs import AgentSpec
+from haggle.env.actions import DEFAULT_ACTIONS, DISCLOSE_VALUE
+from haggle.env.negotiation import ProtocolRules
+from haggle.env.scenario import ROLES, SamplerConfig
+from haggle.env.yaml_io import load_yaml
+from haggle.eval.experiments.disclosure import DISCLOSURE_PROMPT
+from haggle.eval.experiments.mechanisms import MechanismSpec
 
 CONFIG_VERSION = 1
 # The AgentSpec parameter through which LLM agents receive role-specific instructions (framing, disclosure).

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from env.actions import ACCEPT_OFFER, DISCLOSE_VALUE, MAKE_OFFER, SEND_MESSAGE, Move, ToolCall
-from env.agents.base import Agent, create_agent, register_agent
-from env.scenario import ROLES, Role, derive_seed
-from env.views import View
+from haggle.env.actions import ACCEPT_OFFER, DISCLOSE_VALUE, MAKE_OFFER, SEND_MESSAGE, Move, ToolCall
+from haggle.env.agents.base import Agent, create_agent, register_agent
+from haggle.env.scenario import ROLES, Role, derive_seed
+from haggle.env.views import View
 
 REFUSAL_TEXT = "I would rather not disclose my value."
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from env.outcome import Outcome
-from env.scenario import Role, Scenario, derive_seed
-from env.sealed_bid import LinearEquilibriumBidder, TruthfulBidder, play_sealed_bid
+from haggle.env.outcome import Outcome
+from haggle.env.scenario import Role, Scenario, derive_seed
+from haggle.env.sealed_bid import LinearEquilibriumBidder, TruthfulBidder, play_sealed_bid
 
 MechanismFn = Callable[..., Outcome]
 MECHANISMS: dict[str, MechanismFn] = {}

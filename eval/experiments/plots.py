@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.formatting import headless_pyplot, spread
+from haggle.eval.formatting import headless_pyplot, spread
 
 
 def _row_panel(pyplot: Any, rows: list[dict[str, Any]], key: str, title: str, lines: dict[str, float]) -> Any:

@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data.episode_store import EpisodeStore
-from eval import stats
-from eval.experiments import plots
-from eval.experiments.config import ExperimentConfig
-from eval.experiments.disclosure import count_disclosures
-from eval.experiments.run import MECHANISM_CONDITION, RESOLVED_CONFIG, experiment_scenarios
-from eval.experiments.tables import (
+from haggle.data.episode_store import EpisodeStore
+from haggle.eval import stats
+from haggle.eval.experiments import plots
+from haggle.eval.experiments.config import ExperimentConfig
+from haggle.eval.experiments.disclosure import count_disclosures
+from haggle.eval.experiments.run import MECHANISM_CONDITION, RESOLVED_CONFIG, experiment_scenarios
+from haggle.eval.experiments.tables import (
     Episodes,
     RowStats,
     homogeneity,
@@ -29,8 +29,13 @@ from eval.experiments.tables import (
     row_stats,
     with_holm,
 )
-from eval.experiments.theory_lines import AlphaTheory, closed_forms_hold, reference_efficiencies, unit_draws
-from eval.formatting import ci, num, p_value, table
+from haggle.eval.experiments.theory_lines import (
+    AlphaTheory,
+    closed_forms_hold,
+    reference_efficiencies,
+    unit_draws,
+)
+from haggle.eval.formatting import ci, num, p_value, table
 
 REPORT_SCHEMA = "haggle.experiment_report/1"
 

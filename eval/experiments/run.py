@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data.episode_store import EpisodeStore
-from data.runner import EpisodeJob, run_jobs_sync
-from env.scenario import ROLES, Scenario, ScenarioSampler
-from eval.experiments import disclosure  # noqa: F401  (registers the scripted disclosure strategies)
-from eval.experiments.config import ExperimentConfig
-from eval.experiments.mechanisms import MechanismSpec
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.runner import EpisodeJob, run_jobs_sync
+from haggle.env.scenario import ROLES, Scenario, ScenarioSampler
+from haggle.eval.experiments import disclosure  # noqa: F401  (registers the scripted disclosure strategies)
+from haggle.eval.experiments.config import ExperimentConfig
+from haggle.eval.experiments.mechanisms import MechanismSpec
 
 RESOLVED_CONFIG = "experiment.json"
 MECHANISM_CONDITION = "mechanism"

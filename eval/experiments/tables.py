@@ -13,10 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-
-from env.outcome import Outcome, normalised_gains
-from env.scenario import Scenario
-from eval import stats
+from haggle.env.outcome import Outcome, normalised_gains
+from haggle.env.scenario import Scenario
+from haggle.eval import stats
 
 Record = Mapping[str, Any]
 Interval = tuple[float, float]

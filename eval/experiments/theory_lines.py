@@ -9,9 +9,8 @@ the scale the report's pooled efficiency uses; the mechanism rows already are Mo
 from __future__ import annotations
 
 import numpy as np
-
-from env.scenario import SamplerConfig, Scenario
-from eval import theory
+from haggle.env.scenario import SamplerConfig, Scenario
+from haggle.eval import theory
 
 ALPHA_GRID = [i / 50 for i in range(51)]
 

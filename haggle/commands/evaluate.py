@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from eval.config import EvalConfig
+    from haggle.eval.config import EvalConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def load_config(args: argparse.Namespace) -> EvalConfig:
     import yaml
 
-    from eval.config import EvalConfig, check_local_files
+    from haggle.eval.config import EvalConfig, check_local_files
 
     try:
         config = EvalConfig.from_yaml(args.config).with_model(args.model_path, args.adapter)
@@ -80,9 +80,9 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "haggle eval: pass --config FILE and --out RUN_DIR (or compare runs: haggle eval compare RUN_A RUN_B)"
         )
-    from data.episode_store import StoreError
-    from eval.report import write_eval
-    from eval.runner import load_run, run_eval
+    from haggle.data.episode_store import StoreError
+    from haggle.eval.report import write_eval
+    from haggle.eval.runner import load_run, run_eval
 
     config = load_config(args)
     if args.wandb:
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from data.episode_store import StoreError
-    from eval.compare import write_compare
+    from haggle.data.episode_store import StoreError
+    from haggle.eval.compare import write_compare
 
     try:
         data, markdown = write_compare(args.runs, args.compare_out)

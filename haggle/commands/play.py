@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from env.agents import create_agent
-from env.runner import play_episodes
-from env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.agents import create_agent
+from haggle.env.runner import play_episodes
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from env.agents import create_agent
-from env.metrics import summarise_by_tier
-from env.runner import Episode, play_episodes
-from env.scenario import SamplerConfig, ScenarioSampler
 from haggle.commands.summary_table import format_summary
+from haggle.env.agents import create_agent
+from haggle.env.metrics import summarise_by_tier
+from haggle.env.runner import Episode, play_episodes
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from env.scenario import SamplerConfig, Scenario, ScenarioSampler
-from eval import theory
+from haggle.env.scenario import SamplerConfig, Scenario, ScenarioSampler
+from haggle.eval import theory
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 PRIOR_WIDTHS = (

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from training.tiny_model import STAMP_NAME, build_tiny_model, is_complete_build
+        from haggle.training.tiny_model import STAMP_NAME, build_tiny_model, is_complete_build
     except ImportError as error:
         raise SystemExit(
             f"the tiny model needs the training stack: pip install -e '.[train]' ({error})"

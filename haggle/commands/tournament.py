@@ -11,12 +11,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from data.episode_store import EpisodeStore, StoreError
-from data.leaderboard import format_leaderboard, leaderboard
-from data.runner import run_jobs_sync
-from data.tournament import TournamentConfig, check_resumable, tournament_jobs
-from env.prompts import PROMPT_VERSION
-from env.scenario import ScenarioSampler
+from haggle.data.episode_store import EpisodeStore, StoreError
+from haggle.data.leaderboard import format_leaderboard, leaderboard
+from haggle.data.runner import run_jobs_sync
+from haggle.data.tournament import TournamentConfig, check_resumable, tournament_jobs
+from haggle.env.prompts import PROMPT_VERSION
+from haggle.env.scenario import ScenarioSampler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,8 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
-from data.episode_store import StoreError
-from data.traces import ReplayError, TraceFilters, write_traces
+from haggle.data.episode_store import StoreError
+from haggle.data.traces import ReplayError, TraceFilters, write_traces
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from data.chat_server import ChatServer, ServedModel
+from haggle.data.chat_server import ChatServer, ServedModel
 
 FAST_RETRY = {"initial_delay": 0.01, "max_delay": 0.05}
 

@@ -4,13 +4,12 @@ import importlib.util
 import random
 
 import pytest
-
-from data.agent_specs import AgentSpec, build_agent, shared_backend
-from data.backends.openai_endpoint import EndpointConfig
-from data.backends.reliability import RetryPolicy
-from data.llm_agent import LLMAgent
-from data.runner import episode_id
-from env.scenario import ScenarioSampler
+from haggle.data.agent_specs import AgentSpec, build_agent, shared_backend
+from haggle.data.backends.openai_endpoint import EndpointConfig
+from haggle.data.backends.reliability import RetryPolicy
+from haggle.data.llm_agent import LLMAgent
+from haggle.data.runner import episode_id
+from haggle.env.scenario import ScenarioSampler
 
 
 def test_scripted_spec_builds_the_named_strategy_with_its_params():

@@ -8,12 +8,12 @@ must show, and every episode must end up recorded exactly once.
 import asyncio
 import time
 
-from data.agent_specs import AgentSpec, shared_backend
-from data.chat_server import FaultPlan, ServedModel
-from data.episode_store import EpisodeStore
-from data.runner import run_jobs_sync
-from data.tournament import TournamentConfig, tournament_jobs
-from env.actions import tool_schemas
+from haggle.data.agent_specs import AgentSpec, shared_backend
+from haggle.data.chat_server import FaultPlan, ServedModel
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.runner import run_jobs_sync
+from haggle.data.tournament import TournamentConfig, tournament_jobs
+from haggle.env.actions import tool_schemas
 
 FAULTS = {
     1: "rate_limit",

@@ -3,8 +3,7 @@
 import json
 
 import pytest
-
-from data.episode_store import EPISODE_SCHEMA, EpisodeStore, StoreError
+from haggle.data.episode_store import EPISODE_SCHEMA, EpisodeStore, StoreError
 
 
 def test_episodes_are_stored_once_and_read_back_with_their_schema(tmp_path):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from data.chat_server import ServedModel
-from data.episode_store import EpisodeStore
-from data.tournament import TournamentConfig, tournament_jobs
+from haggle.data.chat_server import ServedModel
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.tournament import TournamentConfig, tournament_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.runner import run_jobs_sync
+from haggle.data.tournament import TournamentConfig, tournament_jobs
+from haggle.data.traces import TraceFilters, write_traces
 
-from data.episode_store import EpisodeStore
-from data.runner import run_jobs_sync
-from data.tournament import TournamentConfig, tournament_jobs
-from data.traces import TraceFilters, write_traces
 from haggle.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "tournament"

@@ -1,7 +1,7 @@
 """Reading moves out of model replies: native calls, Qwen3 tags, code fences, bare JSON, reasoning."""
 
-from data.tool_parsing import parse_reply, split_reasoning, visible_content
-from env.actions import ToolCall, Unparseable
+from haggle.data.tool_parsing import parse_reply, split_reasoning, visible_content
+from haggle.env.actions import ToolCall, Unparseable
 
 
 def test_qwen3_tool_call_tags_are_parsed_and_removed_from_the_content():

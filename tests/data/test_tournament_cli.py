@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from haggle.data.episode_store import EpisodeStore
+from haggle.env.outcome import Outcome
 
-from data.episode_store import EpisodeStore
-from env.outcome import Outcome
 from haggle.cli import main
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tournament" / "scripted-cpu.yaml"

@@ -6,21 +6,21 @@ import json
 
 import pytest
 from datasets import load_from_disk
-
-from data.agent_specs import AgentSpec, build_agent
-from data.chat_server import FaultPlan, ServedModel
-from data.episode_store import EpisodeStore
-from data.runner import EpisodeJob, episode_record, run_jobs_sync
-from data.tournament import TournamentConfig, tournament_jobs
-from data.traces import (
+from haggle.data.agent_specs import AgentSpec, build_agent
+from haggle.data.chat_server import FaultPlan, ServedModel
+from haggle.data.episode_store import EpisodeStore
+from haggle.data.runner import EpisodeJob, episode_record, run_jobs_sync
+from haggle.data.tournament import TournamentConfig, tournament_jobs
+from haggle.data.traces import (
     ReplayError,
     TraceFilters,
     examples_from_records,
     replay_conversation,
     write_traces,
 )
-from env.runner import play_episode
-from env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.runner import play_episode
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+
 from haggle.cli import main
 
 SCRIPTED = [{"name": "boulware"}, {"name": "conceder"}, {"name": "tit_for_tat"}, {"name": "hardliner"}]

@@ -1,11 +1,10 @@
 """Scripted agents and the metrics computed from their episodes."""
 
 import pytest
-
-from env.agents import AGENT_REGISTRY, create_agent
-from env.metrics import summarise_by_tier
-from env.runner import play_episodes
-from env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.agents import AGENT_REGISTRY, create_agent
+from haggle.env.metrics import summarise_by_tier
+from haggle.env.runner import play_episodes
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 STRATEGIES = ["boulware", "linear", "conceder", "tit_for_tat", "hardliner", "posted_price", "random"]
 SCENARIOS = ScenarioSampler(SamplerConfig(first_mover="random")).sample(150, seed=21)

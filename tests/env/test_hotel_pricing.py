@@ -7,10 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from env.hotel_pricing import (
+from haggle.env.hotel_pricing import (
     HotelMarket,
     RoomBlockSpec,
     TourOperator,
@@ -21,6 +18,8 @@ from env.hotel_pricing import (
     posted_price_baseline,
     value_table,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 CLOSE = None  # the brute force's "stop selling" action
 SMALL_GRID_MARKETS = [  # each optimal policy switches price with the state, or closes sales

@@ -3,10 +3,9 @@
 import math
 
 import pytest
-
-from env.actions import ToolCall, Unparseable
-from env.negotiation import Negotiation, ProtocolRules, offer_call
-from env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.actions import ToolCall, Unparseable
+from haggle.env.negotiation import Negotiation, ProtocolRules, offer_call
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 """Arbitrary move sequences never crash the engine and always leave a consistent episode."""
 
+from haggle.env.actions import ToolCall, Unparseable
+from haggle.env.negotiation import Negotiation, ProtocolRules
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from env.actions import ToolCall, Unparseable
-from env.negotiation import Negotiation, ProtocolRules
-from env.scenario import SamplerConfig, ScenarioSampler
 
 SCENARIOS = ScenarioSampler(SamplerConfig(max_rounds=4, first_mover="random")).sample(20, seed=5)
 values = st.one_of(

@@ -9,9 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
-from env.catalogue import default_catalogue, load_catalogue
-from env.hotel_pricing import (
+from haggle.env.catalogue import default_catalogue, load_catalogue
+from haggle.env.hotel_pricing import (
     HotelMarket,
     RoomBlockSpec,
     TourOperator,
@@ -19,7 +18,7 @@ from env.hotel_pricing import (
     draw_room_block,
     posted_price_baseline,
 )
-from env.scenario import ROOM_BLOCK_TIER, SamplerConfig, Scenario, ScenarioSampler, room_block_prior
+from haggle.env.scenario import ROOM_BLOCK_TIER, SamplerConfig, Scenario, ScenarioSampler, room_block_prior
 
 
 def test_same_seed_same_scenarios_other_seed_differs():
@@ -31,7 +30,7 @@ def test_same_seed_same_scenarios_other_seed_differs():
 def test_scenarios_are_stable_across_processes():
     """No dependence on hash randomisation or process state: a fresh interpreter draws the same values."""
     code = (
-        "from env.scenario import ScenarioSampler; "
+        "from haggle.env.scenario import ScenarioSampler; "
         "print([(s.buyer_value, s.seller_cost) for s in ScenarioSampler().sample(20, 11)])"
     )
     outputs = {

@@ -1,9 +1,8 @@
 """The k-double auction and the Chatterjee–Samuelson linear-equilibrium bidders."""
 
 import pytest
-
-from env.scenario import SamplerConfig, ScenarioSampler
-from env.sealed_bid import (
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.sealed_bid import (
     LinearEquilibriumBidder,
     TruthfulBidder,
     k_double_auction,

@@ -5,13 +5,12 @@ import dataclasses
 import random
 
 import pytest
+from haggle.env.agents import create_agent
+from haggle.env.negotiation import Negotiation
+from haggle.env.prompts import opening, system_prompt, tool_reply
+from haggle.env.scenario import SamplerConfig, ScenarioSampler, other_role
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from env.agents import create_agent
-from env.negotiation import Negotiation
-from env.prompts import opening, system_prompt, tool_reply
-from env.scenario import SamplerConfig, ScenarioSampler, other_role
 
 STRATEGIES = ["boulware", "linear", "conceder", "tit_for_tat", "hardliner", "posted_price", "random"]
 SAMPLER = ScenarioSampler(

@@ -1,10 +1,9 @@
 """Strategy analytics on hand-built episodes whose first offers and concessions are known."""
 
 import pytest
-
-from env.outcome import Outcome
-from env.scenario import SamplerConfig, Scenario, ScenarioSampler
-from eval.analytics import first_offer_position, offer_analytics, price_discrimination
+from haggle.env.outcome import Outcome
+from haggle.env.scenario import SamplerConfig, Scenario, ScenarioSampler
+from haggle.eval.analytics import first_offer_position, offer_analytics, price_discrimination
 
 
 def scenarios(count: int = 4, tiers=(100.0, 10_000.0)) -> list[Scenario]:

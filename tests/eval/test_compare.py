@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+from haggle.eval.config import EvalConfig
+from haggle.eval.report import write_eval
+from haggle.eval.runner import load_run, run_eval
 
-from eval.config import EvalConfig
-from eval.report import write_eval
-from eval.runner import load_run, run_eval
 from haggle.cli import main
 
 

@@ -5,9 +5,8 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+from haggle.eval import stats
 from scipy import stats as scipy_stats
-
-from eval import stats
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from haggle.eval import theory
 from scipy import integrate, optimize
-
-from eval import theory
 
 DRAWS = 200_000
 

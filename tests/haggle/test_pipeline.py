@@ -24,7 +24,7 @@ def test_each_stage_reads_the_previous_stages_outputs(tmp_path):
     config = PipelineConfig.from_yaml(REPO / "configs/pipeline/tiny-cpu.yaml")
     paths = artefacts(tmp_path)
     sft = stage_command("sft", config, tmp_path)
-    assert sft[:3] == [sys.executable, "-m", "training.sft"]
+    assert sft[:3] == [sys.executable, "-m", "haggle.training.sft"]
     assert sft[sft.index("--dataset_name") + 1] == str(paths["traces"])
     assert sft[sft.index("--model_name_or_path") + 1] == str(paths["tiny_model"])
     grpo = stage_command("grpo", config, tmp_path)

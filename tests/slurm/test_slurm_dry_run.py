@@ -439,7 +439,7 @@ def test_grpo_vllm_flags_are_grpo_config_fields(cluster, training_config):
 
 
 def test_training_grpo_py_accepts_every_flag_the_script_passes(cluster, training_config, tmp_path):
-    from training.grpo import make_parser
+    from haggle.training.grpo import make_parser
 
     (tmp_path / "out" / "checkpoint-10").mkdir(parents=True)
     env = cluster.env(2, SLURM_RESTART_COUNT="1")

@@ -6,12 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from data.transcript import Transcript
-from env.actions import tool_schemas
-from env.agents.base import create_agent
-from env.negotiation import Negotiation
-from env.scenario import SamplerConfig, ScenarioSampler, other_role
+from haggle.data.transcript import Transcript
+from haggle.env.actions import tool_schemas
+from haggle.env.agents.base import create_agent
+from haggle.env.negotiation import Negotiation
+from haggle.env.scenario import SamplerConfig, ScenarioSampler, other_role
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from env.scenario import SamplerConfig, ScenarioSampler
-from training.metrics_logging import configure_reporting, episode_metrics, with_episode_metrics
-from training.negotiation_env import environment_factory, opponent_from_spec
-from training.rewards import RewardShaping, get_reward_funcs
-from training.scenario_table import build_scenario_table
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+from haggle.training.metrics_logging import configure_reporting, episode_metrics, with_episode_metrics
+from haggle.training.negotiation_env import environment_factory, opponent_from_spec
+from haggle.training.rewards import RewardShaping, get_reward_funcs
+from haggle.training.scenario_table import build_scenario_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLER = ScenarioSampler(SamplerConfig(max_rounds=4))
@@ -84,7 +83,7 @@ def test_the_logged_reward_logs_per_episode_values_and_refuses_opponent_failures
 def test_reporting_needs_wandb_installed_only_when_asked_for(monkeypatch):
     configure_reporting("none")
     configure_reporting(["tensorboard"])
-    monkeypatch.setattr("training.metrics_logging.find_spec", lambda name: None)
+    monkeypatch.setattr("haggle.training.metrics_logging.find_spec", lambda name: None)
     with pytest.raises(ImportError, match=r"haggle\[wandb\]"):
         configure_reporting(["wandb"])
 
@@ -171,7 +170,7 @@ def test_grpo_continues_the_sft_adapter(tiny_model_dir, sft_adapter_dir, tmp_pat
 
 # -- configs --------------------------------------------------------------------------------------------------
 def parse_grpo(*args):
-    from training.grpo import make_parser
+    from haggle.training.grpo import make_parser
 
     return make_parser().parse_args_and_config(["--config", *map(str, args)])
 

@@ -3,13 +3,12 @@
 from dataclasses import dataclass
 
 import pytest
-
-from env.actions import ToolCall
-from env.catalogue import Item
-from env.domains import builtin_domains
-from env.negotiation import Negotiation, offer_call
-from env.scenario import Role, Scenario
-from training.rewards import (
+from haggle.env.actions import ToolCall
+from haggle.env.catalogue import Item
+from haggle.env.domains import builtin_domains
+from haggle.env.negotiation import Negotiation, offer_call
+from haggle.env.scenario import Role, Scenario
+from haggle.training.rewards import (
     RewardShaping,
     clipped_surplus_score,
     get_reward_funcs,

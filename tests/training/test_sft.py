@@ -4,10 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+from haggle.training.configs import HaggleSFTConfig
+from haggle.training.sft import load_sft_dataset
 from peft import LoraConfig
-
-from training.configs import HaggleSFTConfig
-from training.sft import load_sft_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,13 +6,13 @@ import shutil
 import unicodedata
 
 import pytest
+from haggle.env.actions import tool_schemas
+from haggle.training import tiny_model
+from haggle.training.tiny_model import QWEN3_ADDED_TOKENS, STAMP_NAME, build_tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from env.actions import tool_schemas
 from haggle.cli import main
-from training import tiny_model
-from training.tiny_model import QWEN3_ADDED_TOKENS, STAMP_NAME, build_tiny_model
 
 CONVERSATION = [
     {"role": "system", "content": "You are the seller. Your private cost is $800.00."},

@@ -3,10 +3,9 @@
 from pathlib import Path
 
 import pytest
-
-from data.agent_specs import AgentSpec
-from env.actions import DISCLOSE_VALUE
-from eval.experiments.config import (
+from haggle.data.agent_specs import AgentSpec
+from haggle.env.actions import DISCLOSE_VALUE
+from haggle.eval.experiments.config import (
     INSTRUCTIONS_PARAM,
     Condition,
     ExperimentConfig,

@@ -1,13 +1,12 @@
 """The one-shot disclosure phase: scripted disclosure strategies and the measurement of α and truthfulness."""
 
 import pytest
-
-from env.actions import DEFAULT_ACTIONS, DISCLOSE_VALUE, Unparseable
-from env.agents import Agent, create_agent
-from env.negotiation import ProtocolRules
-from env.runner import play_episodes
-from env.scenario import SamplerConfig, ScenarioSampler
-from eval.experiments.disclosure import count_disclosures, disclosure_answers
+from haggle.env.actions import DEFAULT_ACTIONS, DISCLOSE_VALUE, Unparseable
+from haggle.env.agents import Agent, create_agent
+from haggle.env.negotiation import ProtocolRules
+from haggle.env.runner import play_episodes
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+from haggle.eval.experiments.disclosure import count_disclosures, disclosure_answers
 
 RULES = ProtocolRules(actions=(*DEFAULT_ACTIONS, DISCLOSE_VALUE))
 

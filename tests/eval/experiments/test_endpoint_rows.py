@@ -2,11 +2,10 @@
 strategy), driven by the real `openai` client: the path frontier models take in every preset."""
 
 import pytest
-
-from data.chat_server import ChatServer
-from eval.experiments.config import ExperimentConfig
-from eval.experiments.report import build_report
-from eval.experiments.run import run_experiment
+from haggle.data.chat_server import ChatServer
+from haggle.eval.experiments.config import ExperimentConfig
+from haggle.eval.experiments.report import build_report
+from haggle.eval.experiments.run import run_experiment
 
 
 @pytest.fixture

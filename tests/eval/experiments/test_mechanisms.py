@@ -3,9 +3,8 @@
 import dataclasses
 
 import pytest
-
-from env.scenario import SamplerConfig, ScenarioSampler
-from eval.experiments.mechanisms import MechanismSpec
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+from haggle.eval.experiments.mechanisms import MechanismSpec
 
 SCENARIOS = ScenarioSampler(SamplerConfig(tiers=[100.0])).sample(6000, seed=5)
 

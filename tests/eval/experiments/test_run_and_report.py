@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from data.episode_store import EpisodeStore
-from eval.experiments.config import ExperimentConfig
-from eval.experiments.report import build_report, write_report
-from eval.experiments.run import run_experiment
+from haggle.data.episode_store import EpisodeStore
+from haggle.eval.experiments.config import ExperimentConfig
+from haggle.eval.experiments.report import build_report, write_report
+from haggle.eval.experiments.run import run_experiment
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
