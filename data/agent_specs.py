@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from haggle.data.backends.reliability import ReliableBackend, RetryPolicy
 from haggle.env.agents.base import Agent, create_agent
+from haggle.env.config_loading import build
 from haggle.env.scenario import Role
 
 AgentKind = Literal["scripted", "openai", "hf", "vllm"]
@@ -99,16 +100,8 @@ class AgentSpec:
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any]) -> AgentSpec:
-        if not isinstance(mapping, dict):
-            raise ValueError(f"an agent must be a mapping with name/kind/strategy/params, got {mapping!r}")
-        known = {"name", "kind", "strategy", "params"}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(
-                f"agent {mapping.get('name')!r}: unknown field(s) {unknown}; known: {sorted(known)} "
-                "(backend settings go under `params`)"
-            )
-        return cls(**{**mapping, "params": dict(mapping.get("params") or {})})
+        """Backend settings go under `params`: the keys here are name, kind, strategy and params."""
+        return build(cls, mapping, what="agent field")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, and free of secrets by construction (a spec holding one is refused)."""

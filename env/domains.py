@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
+from haggle.env.config_loading import build, refuse_unknown
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,11 @@ class Domain:
             raise ValueError(f"domain {self.name!r}: a template domain needs item_title")
 
     @classmethod
-    def from_mapping(cls, name: str, fields: dict[str, Any]) -> Domain:
-        known = set(cls.__dataclass_fields__) - {"name"}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise ValueError(f"domain {name!r}: unknown field(s) {unknown}; known: {sorted(known)}")
-        fields = dict(fields)
-        if "categories" in fields:
-            fields["categories"] = tuple(fields["categories"] or ())
-        return cls(name=name, **fields)
+    def from_mapping(cls, name: str, fields: dict[str, Any] | None) -> Domain:
+        """A domain's YAML entry: its fields under its name (which names it, so `name` is no field here)."""
+        where = f"domains.{name}"
+        refuse_unknown(fields or {}, set(cls.__dataclass_fields__) - {"name"}, what="field", where=where)
+        return build(cls, {**(fields or {}), "name": name}, what="field", where=where)
 
     def label(self, role: str) -> str:
         return self.buyer_label if role == "buyer" else self.seller_label
@@ -51,7 +48,7 @@ class Domain:
 
 
 def parse_domains(mapping: dict[str, Any]) -> dict[str, Domain]:
-    return {name: Domain.from_mapping(name, fields or {}) for name, fields in mapping.items()}
+    return {name: Domain.from_mapping(name, fields) for name, fields in mapping.items()}
 
 
 @cache

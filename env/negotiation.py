@@ -13,7 +13,7 @@ Rules read only public facts (price bounds come from the public prior), never a 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from haggle.env.actions import (
@@ -30,6 +30,7 @@ from haggle.env.actions import (
     Unparseable,
     parse_action,
 )
+from haggle.env.config_loading import build, refuse_unknown
 from haggle.env.outcome import EndReason, Outcome
 from haggle.env.scenario import ROLES, Role, Scenario, other_role
 from haggle.env.views import Offer, PublicEvent, View
@@ -45,20 +46,12 @@ class ProtocolRules:
     def __post_init__(self) -> None:
         if self.max_violations < 1:
             raise ValueError("max_violations must be at least 1")
-        unknown = [name for name in self.actions if name not in (*DEFAULT_ACTIONS, DISCLOSE_VALUE)]
-        if unknown:
-            raise ValueError(f"unknown action(s) in rules: {unknown}")
+        refuse_unknown(self.actions, (*DEFAULT_ACTIONS, DISCLOSE_VALUE), what="action", where="rules")
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any] | None) -> ProtocolRules:
         """From YAML or a stored record: unknown keys are refused, `actions` may be any sequence."""
-        values = dict(mapping or {})
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown rule(s) {unknown}; known: {sorted(f.name for f in fields(cls))}")
-        if "actions" in values:
-            values["actions"] = tuple(values["actions"])
-        return cls(**values)
+        return build(cls, mapping, what="rule")
 
 
 @dataclass(slots=True)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from haggle.env.catalogue import Item, default_catalogue, load_catalogue
+from haggle.env.config_loading import build, load_yaml
 from haggle.env.domains import Domain, builtin_domains, parse_domains
 from haggle.env.hotel_pricing import (
     HotelMarket,
@@ -28,7 +29,6 @@ from haggle.env.hotel_pricing import (
     expected_revenue,
     posted_price_baseline,
 )
-from haggle.env.yaml_io import load_yaml
 
 Role = Literal["buyer", "seller"]
 ROLES: tuple[Role, Role] = ("buyer", "seller")
@@ -194,13 +194,8 @@ class SamplerConfig:
         return room_block_spec(self.hotel)
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, Any]) -> SamplerConfig:
-        unknown = sorted(set(mapping) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(
-                f"unknown scenario setting(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}"
-            )
-        return cls(**mapping)
+    def from_mapping(cls, mapping: dict[str, Any] | None) -> SamplerConfig:
+        return build(cls, mapping, what="scenario setting")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SamplerConfig:
@@ -211,24 +206,12 @@ class SamplerConfig:
 
 def room_block_spec(mapping: dict[str, Any] | None) -> RoomBlockSpec:
     """A `hotel:` mapping as `RoomBlockSpec`: ranges as [low, high] (or one number for a fixed value)."""
-    mapping = dict(mapping or {})
-    known = RoomBlockSpec.__dataclass_fields__
-    unknown = sorted(set(mapping) - set(known))
-    if unknown:
-        raise ValueError(f"unknown hotel setting(s) {unknown}; known: {sorted(known)}")
-    fields: dict[str, Any] = {}
-    for name, value in mapping.items():
-        if name == "periods_per_day":
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"hotel setting 'periods_per_day' must be a whole number, got {value!r}")
-            fields[name] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            fields[name] = (value, value)
-        elif isinstance(value, list | tuple) and len(value) == 2:
-            fields[name] = tuple(value)
-        else:
-            raise ValueError(f"hotel setting {name!r} must be [low, high] or one number, got {value!r}")
-    return RoomBlockSpec(**fields)
+    ranges = {spec.name for spec in fields(RoomBlockSpec) if isinstance(spec.default, tuple)}
+    values = {
+        name: [value, value] if name in ranges and isinstance(value, int | float) else value
+        for name, value in (mapping or {}).items()
+    }
+    return build(RoomBlockSpec, values, where="hotel")
 
 
 def room_block_prior(context: dict[str, Any], spec: RoomBlockSpec) -> tuple[float, float]:

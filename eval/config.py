@@ -17,15 +17,15 @@ the same sample, and two models evaluated with the same config played identical 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from haggle.data.agent_specs import AgentSpec
 from haggle.env.agents import create_agent
+from haggle.env.config_loading import build, load_yaml
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
-from haggle.env.yaml_io import load_yaml
 
 _COUNTS = ("episodes", "concurrency", "max_attempts", "bootstrap_resamples")
 
@@ -43,11 +43,6 @@ class EvalConfig:
     bootstrap_resamples: int = 2000
 
     def __post_init__(self) -> None:
-        for name in ("seed", *_COUNTS):  # `${HAGGLE_SEED:-0}` expands to a string
-            try:
-                setattr(self, name, int(getattr(self, name)))
-            except (TypeError, ValueError):
-                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}") from None
         for name in _COUNTS:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -70,18 +65,9 @@ class EvalConfig:
         mapping = {key: value for key, value in mapping.items() if not str(key).startswith("x-")}
         if not mapping:
             raise ValueError("the config is empty; see configs/eval/scripted.yaml for one that works")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(f"unknown eval setting(s) {unknown}; known: {sorted(known)}")
         if not mapping.get("model"):
             raise ValueError("the config has no `model:` (the AgentSpec of the model under test)")
-        values = dict(mapping)
-        values["model"] = AgentSpec.from_mapping(mapping["model"])
-        values["opponents"] = [AgentSpec.from_mapping(spec) for spec in mapping.get("opponents") or []]
-        values["scenarios"] = SamplerConfig.from_mapping(mapping.get("scenarios") or {})
-        values["rules"] = ProtocolRules.from_mapping(mapping.get("rules"))
-        return cls(**values)
+        return build(cls, mapping, what="eval setting")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> EvalConfig:

@@ -16,11 +16,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from haggle.env.yaml_io import load_yaml
+from haggle.env.config_loading import build, load_yaml, refuse_unknown
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES: tuple[str, ...] = ("tiny_model", "tournament", "traces", "sft", "grpo", "eval")
@@ -37,14 +37,7 @@ class StageConfig:
 
     @classmethod
     def from_mapping(cls, stage: str, mapping: dict[str, Any] | None) -> StageConfig:
-        mapping = dict(mapping or {})
-        unknown = sorted(set(mapping) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(
-                f"pipeline stage {stage!r}: unknown field(s) {unknown}; known: config, args, seed"
-            )
-        mapping["args"] = [str(arg) for arg in mapping.get("args") or []]
-        return cls(**mapping)
+        return build(cls, mapping, what="field", where=stage)
 
 
 @dataclass
@@ -53,10 +46,8 @@ class PipelineConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> PipelineConfig:
-        mapping = load_yaml(path) or {}
-        unknown = sorted(set(mapping) - set(STAGES))
-        if unknown:
-            raise ValueError(f"unknown pipeline stage(s) {unknown}; the stages are {list(STAGES)}")
+        mapping = load_yaml(path)
+        refuse_unknown(mapping, STAGES, what="pipeline stage")
         stages = {name: StageConfig.from_mapping(name, mapping.get(name)) for name in STAGES}
         for name in ("tournament", "sft", "grpo", "eval"):
             if not stages[name].config:

@@ -9,12 +9,21 @@ mapping in a config file and a JSON string on the command line, as TRL's own dic
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+import yaml
+from haggle.env.config_loading import load_yaml, refuse_unknown
+from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import ROLES
 from haggle.training.rewards import RewardShaping
-from trl import ScriptArguments, SFTConfig
+from trl import ScriptArguments, SFTConfig, TrlParser
+
+_SHAPING = RewardShaping()
 
 
 def _mapping(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
@@ -87,26 +96,33 @@ class GRPOScriptArguments:
             "(data.agent_specs); the linear time-dependent scripted agent by default."
         },
     )
-    max_violations: int = field(default=3, metadata={"help": "Invalid moves before a side forfeits."})
+    max_violations: int = field(
+        default=ProtocolRules.max_violations, metadata={"help": "Invalid moves before a side forfeits."}
+    )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["surplus_share"],
         metadata={"help": "Rewards by name (surplus_share, clipped_surplus) or dotted import path."},
     )
-    no_deal_value: float = field(default=0.0, metadata={"help": "surplus_share: the value of no deal."})
+    # the `surplus_share` knobs: defaults and checks are `RewardShaping`'s (training/rewards.py), not repeated here
+    no_deal_value: float = field(
+        default=_SHAPING.no_deal_value, metadata={"help": "surplus_share: the value of no deal."}
+    )
     unfinished_value: float = field(
-        default=-1.5,
+        default=_SHAPING.unfinished_value,
         metadata={
             "help": "surplus_share: the value of an episode the model left unfinished (below any outcome)."
         },
     )
     violation_penalty: float = field(
-        default=0.1, metadata={"help": "surplus_share: cost of each invalid move."}
+        default=_SHAPING.violation_penalty, metadata={"help": "surplus_share: cost of each invalid move."}
     )
     irrational_deal_penalty: float = field(
-        default=0.5, metadata={"help": "surplus_share: extra cost of a deal at a loss to the trained side."}
+        default=_SHAPING.irrational_deal_penalty,
+        metadata={"help": "surplus_share: extra cost of a deal at a loss to the trained side."},
     )
     length_penalty: float = field(
-        default=0.0, metadata={"help": "surplus_share: cost per share of the round limit used."}
+        default=_SHAPING.length_penalty,
+        metadata={"help": "surplus_share: cost per share of the round limit used."},
     )
     init_adapter: str | None = field(
         default=None,
@@ -122,19 +138,39 @@ class GRPOScriptArguments:
     def __post_init__(self) -> None:
         self.scenarios = _mapping(self.scenarios, "scenarios")
         self.opponent = _mapping(self.opponent, "opponent") or {"name": "linear"}
-        unknown = [role for role in self.roles if role not in ROLES]
-        if unknown or not self.roles:
-            raise ValueError(f"roles must be a non-empty subset of {list(ROLES)}, got {self.roles}")
+        if not self.roles:
+            raise ValueError(f"roles must list at least one of {', '.join(ROLES)}")
+        refuse_unknown(self.roles, ROLES, what="role", where="roles")
         if self.num_scenarios < 1:
             raise ValueError("num_scenarios must be at least 1")
         self.shaping  # noqa: B018  (checks the reward settings now, not after the model has loaded)
 
     @property
     def shaping(self) -> RewardShaping:
-        return RewardShaping(
-            no_deal_value=self.no_deal_value,
-            unfinished_value=self.unfinished_value,
-            violation_penalty=self.violation_penalty,
-            irrational_deal_penalty=self.irrational_deal_penalty,
-            length_penalty=self.length_penalty,
-        )
+        return RewardShaping(**{knob.name: getattr(self, knob.name) for knob in fields(RewardShaping)})
+
+
+class ExpandingTrlParser(TrlParser):
+    """`TrlParser` whose `--config` YAML gets `${VAR}` / `${VAR:-default}` expanded like every other Haggle config.
+
+    The expanded YAML goes to TRL through a temporary file, so everything else is TRL's own: the `env:` block,
+    unknown keys refused, command-line flags over config values, and the types (a config value is a parser
+    default, which argparse converts as it would the same text on the command line: `max_steps: ${STEPS:-6}`
+    is the integer 6)."""
+
+    def parse_args_and_config(
+        self,
+        args: Iterable[str] | None = None,
+        return_remaining_strings: bool = False,
+        fail_with_unknown_args: bool = True,
+        separate_remaining_strings: bool = False,
+    ) -> tuple[Any, ...]:
+        args = list(args) if args is not None else sys.argv[1:]
+        options = (return_remaining_strings, fail_with_unknown_args, separate_remaining_strings)
+        if "--config" not in args or args.index("--config") + 1 >= len(args):
+            return super().parse_args_and_config(args, *options)
+        at = args.index("--config") + 1
+        with tempfile.TemporaryDirectory(prefix="haggle-config-") as folder:
+            expanded = Path(folder) / Path(args[at]).name
+            expanded.write_text(yaml.safe_dump(load_yaml(args[at]), sort_keys=False), encoding="utf-8")
+            return super().parse_args_and_config([*args[:at], str(expanded), *args[at + 1 :]], *options)

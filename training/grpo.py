@@ -16,15 +16,16 @@ Launch (every config field can be overridden on the command line, e.g. `--num_ge
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml training/grpo.py \\
         --config configs/grpo/qwen3-8b.yaml --vllm_mode server --vllm_server_host H --vllm_server_port 8000
     sbatch slurm/grpo.slurm configs/grpo/qwen3-14b.yaml
-Add `--resume` to continue from the last checkpoint in `output_dir` (SLURM requeues do).
+Add `--resume` to continue from the last checkpoint in `output_dir` when there is one (SLURM requeues do), or
+TRL's `--resume_from_checkpoint DIR` (`true`: the last checkpoint in `output_dir`, which must exist).
 """
 
 from __future__ import annotations
 
 import os
 
-from haggle.training.configs import GRPOScriptArguments
-from trl import GRPOConfig, ModelConfig, TrlParser
+from haggle.training.configs import ExpandingTrlParser, GRPOScriptArguments
+from trl import GRPOConfig, ModelConfig
 
 
 def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> None:
@@ -42,7 +43,6 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     from haggle.training.scenario_table import build_scenario_table
     from transformers import AutoTokenizer, set_seed
     from trl import GRPOTrainer, get_peft_config, get_quantization_config
-    from trl.trainer.utils import create_model_from_path
 
     # ---- seed and logging
     set_seed(training_args.seed)
@@ -50,7 +50,9 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # TRL 1.x flags environment_factory experimental
 
     # ---- checkpoint
-    checkpoint = resume_checkpoint(script_args.resume, training_args.output_dir, "grpo")
+    checkpoint = resume_checkpoint(
+        script_args.resume, training_args.resume_from_checkpoint, training_args.output_dir, "grpo"
+    )
 
     # ---- data: the table of scenarios
     sampler = ScenarioSampler(SamplerConfig.from_mapping(script_args.scenarios))
@@ -78,14 +80,13 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         "dtype": model_args.dtype,
         **(training_args.model_init_kwargs or {}),
     }
-    if (
-        script_args.init_adapter
-    ):  # continue training the SFT adapter; TRL keeps a frozen copy as the KL reference
+    # with init_adapter the SFT adapter trains on; TRL keeps a frozen copy of it as the KL reference
+    if script_args.init_adapter:
         from peft import PeftModel
+        from transformers import AutoModelForCausalLM
 
-        if training_args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
-            model_init_kwargs["device_map"] = None
-        base = create_model_from_path(model_args.model_name_or_path, **model_init_kwargs)
+        # loaded on the CPU (no device_map), as DDP and DeepSpeed need; the trainer places it
+        base = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **model_init_kwargs)
         model = PeftModel.from_pretrained(base, script_args.init_adapter, is_trainable=True)
         peft_config = None
     else:
@@ -116,8 +117,8 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     train_and_save(trainer, checkpoint, "grpo", tags=["haggle", "negotiation", "grpo"])
 
 
-def make_parser() -> TrlParser:
-    return TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+def make_parser() -> ExpandingTrlParser:
+    return ExpandingTrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
 
 
 if __name__ == "__main__":

@@ -5,12 +5,33 @@ from __future__ import annotations
 import os
 from typing import Any
 
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0", "none"}
 
-def resume_checkpoint(resume: bool, output_dir: str, label: str) -> str | None:
-    """The last checkpoint in `output_dir` when `--resume` asks for one (SLURM requeues do), else None."""
+
+def resume_checkpoint(
+    resume: bool, resume_from_checkpoint: str | None, output_dir: str, label: str
+) -> str | None:
+    """The checkpoint to train from, or None to start fresh.
+
+    TRL's `--resume_from_checkpoint` takes a checkpoint directory, or `true` for the last one in `output_dir` (an
+    error when there is none, as in `Trainer.train`); Haggle's `--resume` takes the last one when there is one and
+    starts fresh otherwise (SLURM requeues use it: the first run has nothing to resume)."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    checkpoint = get_last_checkpoint(output_dir) if resume and os.path.isdir(output_dir) else None
+    asked = (resume_from_checkpoint or "").strip()
+    if asked.lower() in _TRUE:
+        checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if checkpoint is None:
+            raise ValueError(
+                f"--resume_from_checkpoint {asked}: no checkpoint in {output_dir}; give a checkpoint directory, "
+                "or use --resume to start fresh when there is none"
+            )
+    elif asked and asked.lower() not in _FALSE:
+        if not os.path.isdir(asked):
+            raise ValueError(f"--resume_from_checkpoint {asked}: no such checkpoint directory")
+        checkpoint = asked
+    else:
+        checkpoint = get_last_checkpoint(output_dir) if resume and os.path.isdir(output_dir) else None
     print(f"{label}: {f'resuming from {checkpoint}' if checkpoint else 'starting fresh'} in {output_dir}")
     return checkpoint
 

@@ -11,7 +11,8 @@ Launch (every config field can be overridden on the command line, e.g. `--learni
         --config configs/sft/qwen3-8b.yaml
     accelerate launch --config_file configs/accelerate/zero3.yaml training/sft.py --config configs/sft/qwen3-14b.yaml
     sbatch slurm/sft.slurm configs/sft/qwen3-8b.yaml
-Add `--resume` to continue from the last checkpoint in `output_dir` (SLURM requeues do).
+Add `--resume` to continue from the last checkpoint in `output_dir` when there is one (SLURM requeues do), or
+TRL's `--resume_from_checkpoint DIR` (`true`: the last checkpoint in `output_dir`, which must exist).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from haggle.training.configs import HaggleSFTConfig, SFTScriptArguments
-from trl import ModelConfig, TrlParser
+from haggle.training.configs import ExpandingTrlParser, HaggleSFTConfig, SFTScriptArguments
+from trl import ModelConfig
 
 
 def load_sft_dataset(
@@ -50,7 +51,9 @@ def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_
     configure_reporting(training_args.report_to)
 
     # ---- checkpoint
-    checkpoint = resume_checkpoint(script_args.resume, training_args.output_dir, "sft")
+    checkpoint = resume_checkpoint(
+        script_args.resume, training_args.resume_from_checkpoint, training_args.output_dir, "sft"
+    )
 
     # ---- data
     if not script_args.dataset_name:
@@ -98,8 +101,8 @@ def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_
     )
 
 
-def make_parser() -> TrlParser:
-    return TrlParser((SFTScriptArguments, HaggleSFTConfig, ModelConfig))
+def make_parser() -> ExpandingTrlParser:
+    return ExpandingTrlParser((SFTScriptArguments, HaggleSFTConfig, ModelConfig))
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ transformers are imported when the first request arrives, never at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from haggle.data.backends.base import Completion
 from haggle.data.backends.batching import BatchedLocalModel, ChatRequest, render_prompts
+from haggle.env.config_loading import build, refuse_unknown
 
 _SAMPLING = {"temperature", "top_p", "top_k", "min_p", "max_new_tokens", "repetition_penalty"}
 
@@ -32,16 +33,10 @@ class HFConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> HFConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown hf parameter(s) {unknown}; known: {sorted(known)}")
-        config = cls(**params)
-        bad = sorted(set(config.sampling) - _SAMPLING)
-        if bad:
-            raise ValueError(
-                f"unknown sampling parameter(s) {bad} for a local model; known: {sorted(_SAMPLING)}"
-            )
+        config = build(cls, params, what="hf parameter")
+        refuse_unknown(
+            config.sampling, _SAMPLING, what="sampling parameter for a local model", where="sampling"
+        )
         return config
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from haggle.data.backends.base import Completion, PermanentError, RequestError, TransientError
 from haggle.data.redaction import register_secret
 from haggle.env.actions import ToolCall
-from haggle.env.yaml_io import expand_environment
+from haggle.env.config_loading import build, expand_environment, refuse_unknown
 
 PRESETS: dict[str, dict[str, Any]] = {
     "openrouter": {
@@ -54,10 +54,7 @@ class EndpointConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> EndpointConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown endpoint parameter(s) {unknown}; known: {sorted(known)}")
+        refuse_unknown(params, [f.name for f in fields(cls)], what="endpoint parameter")
         preset = params.get("preset")
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
@@ -66,7 +63,7 @@ class EndpointConfig:
             **PRESETS.get(preset or "", {}).get("extra_body", {}),
             **params.get("extra_body", {}),
         }
-        config = cls(**expand_environment(merged))
+        config = build(cls, expand_environment(merged), what="endpoint parameter")
         if not config.model:
             raise ValueError("an endpoint agent needs `model`")
         if config.thinking is not None and config.preset not in _THINKING_FIELDS:

@@ -12,11 +12,12 @@ import asyncio
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from haggle.data.backends.base import ChatBackend, Completion, PermanentError, RequestError, TransientError
 from haggle.data.redaction import redact
+from haggle.env.config_loading import build
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,7 @@ class RetryPolicy:
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any]) -> RetryPolicy:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(f"unknown retry setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**mapping)
+        return build(cls, mapping, what="retry setting")
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Equal jitter: half the exponential delay is fixed, half random, so that clients spread out."""

@@ -7,11 +7,12 @@ A LoRA adapter (e.g. an SFT output) is served with `enable_lora`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from haggle.data.backends.base import Completion
 from haggle.data.backends.batching import BatchedLocalModel, ChatRequest, render_prompts
+from haggle.env.config_loading import build, refuse_unknown
 
 _SAMPLING = {"temperature", "top_p", "top_k", "min_p", "max_tokens", "repetition_penalty", "presence_penalty"}
 
@@ -31,14 +32,8 @@ class VLLMConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> VLLMConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown vllm parameter(s) {unknown}; known: {sorted(known)}")
-        config = cls(**params)
-        bad = sorted(set(config.sampling) - _SAMPLING)
-        if bad:
-            raise ValueError(f"unknown sampling parameter(s) {bad} for vLLM; known: {sorted(_SAMPLING)}")
+        config = build(cls, params, what="vllm parameter")
+        refuse_unknown(config.sampling, _SAMPLING, what="sampling parameter for vLLM", where="sampling")
         return config
 
 

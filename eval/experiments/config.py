@@ -15,9 +15,9 @@ from typing import Any
 
 from haggle.data.agent_specs import AgentSpec
 from haggle.env.actions import DEFAULT_ACTIONS, DISCLOSE_VALUE
+from haggle.env.config_loading import build, load_yaml, refuse_unknown
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import ROLES, SamplerConfig
-from haggle.env.yaml_io import load_yaml
 from haggle.eval.experiments.disclosure import DISCLOSURE_PROMPT
 from haggle.eval.experiments.mechanisms import MechanismSpec
 
@@ -39,9 +39,7 @@ class Condition:
 
     def __post_init__(self) -> None:
         for mapping in (self.instructions, self.scripted_params):
-            unknown = sorted(set(mapping) - set(ROLES))
-            if unknown:
-                raise ValueError(f"condition {self.name!r}: unknown role(s) {unknown}; use buyer / seller")
+            refuse_unknown(mapping, ROLES, what="role", where=f"condition {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -112,22 +110,13 @@ class ExperimentConfig:
                 f"experiment config version {version} is not supported (expected {CONFIG_VERSION})"
             )
         mapping.pop("variants", None)
-        unknown = sorted(set(mapping) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(
-                f"unknown experiment setting(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}"
-            )
         if "name" not in mapping or "scenarios" not in mapping:
             raise ValueError("an experiment needs a `name` and a `scenarios:` block")
-        mapping["scenarios"] = SamplerConfig.from_mapping(mapping["scenarios"] or {})
-        mapping["models"] = [AgentSpec.from_mapping(entry) for entry in mapping.get("models") or []]
-        mapping["mechanisms"] = [MechanismSpec(**entry) for entry in mapping.get("mechanisms") or []]
-        if "conditions" in mapping:
-            mapping["conditions"] = [Condition(**entry) for entry in mapping["conditions"]]
-        disclosure = mapping.pop("disclosure", None)
-        if disclosure is not None and disclosure is not False:
-            mapping["disclosure"] = DisclosurePhase(**(disclosure if isinstance(disclosure, dict) else {}))
-        return cls(**mapping)
+        if mapping.get("disclosure") is True:  # `disclosure: true` turns the phase on with its defaults
+            mapping["disclosure"] = {}
+        elif mapping.get("disclosure") is False:
+            mapping["disclosure"] = None
+        return build(cls, mapping, what="experiment setting")
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

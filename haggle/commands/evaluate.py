@@ -17,7 +17,6 @@ import json
 import netrc
 import os
 import sys
-from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,12 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def load_config(args: argparse.Namespace) -> EvalConfig:
     import yaml
 
+    from haggle.env.config_loading import override
     from haggle.eval.config import EvalConfig, check_local_files
 
     try:
         config = EvalConfig.from_yaml(args.config).with_model(args.model_path, args.adapter)
         overrides = {key: getattr(args, key) for key in ("episodes", "seed", "concurrency")}
-        config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
+        config = override(config, **{key: value for key, value in overrides.items() if value is not None})
         check_local_files(config.model)
     except (ValueError, KeyError, FileNotFoundError, yaml.YAMLError) as error:
         raise SystemExit(f"haggle eval: {error}") from None

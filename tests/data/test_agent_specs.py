@@ -8,7 +8,7 @@ from haggle.data.agent_specs import AgentSpec, build_agent, shared_backend
 from haggle.data.backends.openai_endpoint import EndpointConfig
 from haggle.data.backends.reliability import RetryPolicy
 from haggle.data.llm_agent import LLMAgent
-from haggle.data.runner import episode_id
+from haggle.data.run_directory import episode_id
 from haggle.env.scenario import ScenarioSampler
 
 
@@ -25,9 +25,9 @@ def test_scripted_spec_builds_the_named_strategy_with_its_params():
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ({"name": "x", "kind": "gpt"}, "unknown kind"),
+        ({"name": "x", "kind": "gpt"}, "kind must be one of 'scripted', 'openai', 'hf', 'vllm', got 'gpt'"),
         ({"name": "x", "kind": "openai"}, "needs `params.model`"),
-        ({"name": "x", "model": "m"}, "unknown field(s) ['model']"),
+        ({"name": "x", "model": "m"}, "unknown agent field 'model'; known: kind, name, params, strategy"),
         ({"name": "x", "kind": "openai", "params": {"model": "m", "api_key": "sk-1"}}, "looks like a secret"),
         (
             {

@@ -52,13 +52,19 @@ def test_variants_merge_mappings_and_replace_lists():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"episode": 3}, "unknown experiment setting"),
+        ({"episode": 3}, "unknown experiment setting 'episode' \\(did you mean 'episodes'\\?\\)"),
         ({"episodes": 0}, "at least 1"),
         ({"baseline": "posted"}, "must name one of the experiment's mechanisms"),
         ({"models": [{"name": "linear"}, {"name": "linear"}]}, "unique"),
         ({"conditions": [{"name": "a", "instructions": {"broker": "x"}}]}, "unknown role"),
         ({"version": 2}, "version 2"),
-        ({"scenarios": {"tier": [1]}}, "unknown scenario setting"),
+        ({"scenarios": {"tier": [1]}}, "scenarios: unknown setting 'tier'"),
+        ({"models": [{"name": "x", "model": "m"}]}, "models\\[0\\]: unknown setting 'model'"),
+        ({"episodes": "many"}, "episodes must be an integer, got 'many'"),
+        (
+            {"mechanisms": [{"name": "p", "mechanism": "posted_price", "rule": "midpoint"}]},
+            "mechanisms\\[0\\]: unknown",
+        ),
     ],
 )
 def test_bad_presets_fail_with_a_clear_message(change, message):
