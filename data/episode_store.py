@@ -1,7 +1,7 @@
-"""A run directory that never loses or duplicates an episode, whatever kills the process.
+"""A run directory's episodes, never lost or duplicated, whatever kills the process.
 
-Layout (every file carries a `schema` field; readers refuse schemas they do not know):
-    RUN_DIR/run.json               haggle.run/1: what was run (config, job count), rewritten at each start
+Layout (every file carries a `schema` field; readers refuse schemas they do not know; `data.run_directory`
+adds run.json, what was run):
     RUN_DIR/episodes/<id>.json     haggle.episode/1: one finished episode, written to a temporary file, flushed
                                    and renamed into place, so it is either whole or absent
     RUN_DIR/errors.jsonl           haggle.episode_error/1: one line per failed attempt (append-only; a line torn
@@ -20,7 +20,6 @@ from typing import Any
 
 EPISODE_SCHEMA = "haggle.episode/1"
 ERROR_SCHEMA = "haggle.episode_error/1"
-RUN_SCHEMA = "haggle.run/1"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
@@ -28,7 +27,7 @@ class StoreError(RuntimeError):
     """A run directory holds something this version cannot read."""
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with temporary.open("w", encoding="utf-8") as handle:
         handle.write(text)
@@ -61,7 +60,6 @@ class EpisodeStore:
         self.run_dir = Path(run_dir)
         self.episode_dir = self.run_dir / "episodes"
         self.errors_path = self.run_dir / "errors.jsonl"
-        self.manifest_path = self.run_dir / "run.json"
         self.episode_dir.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temporaries()
 
@@ -86,7 +84,7 @@ class EpisodeStore:
         path = self._path(record.get("episode_id"))  # type: ignore[arg-type]
         record = {"schema": EPISODE_SCHEMA, **record}
         check_schema(record, EPISODE_SCHEMA, f"episode {record['episode_id']}")
-        _atomic_write(path, json.dumps(record, ensure_ascii=False))
+        atomic_write(path, json.dumps(record, ensure_ascii=False))
 
     def read(self, episode_id: str) -> dict[str, Any]:
         path = self._path(episode_id)
@@ -121,16 +119,3 @@ class EpisodeStore:
             check_schema(entry, ERROR_SCHEMA, str(self.errors_path))
             entries.append(entry)
         return entries
-
-    # -- what was run ----------------------------------------------------------------------------------------
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        _atomic_write(
-            self.manifest_path, json.dumps({"schema": RUN_SCHEMA, **manifest}, indent=2, default=str)
-        )
-
-    def manifest(self) -> dict[str, Any] | None:
-        if not self.manifest_path.is_file():
-            return None
-        manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        check_schema(manifest, RUN_SCHEMA, str(self.manifest_path))
-        return manifest

@@ -3,15 +3,13 @@
 `concurrency` negotiations are kept in flight (latency-bound rollouts need that many requests waiting at once).
 Each finished episode is written the moment it ends. An episode whose agent fails (endpoint down after retries)
 is logged as an error and tried again, up to `max_attempts`; it is never scored as "no deal". Episodes whose
-model was stopped are logged as errors without being played. Episode ids are deterministic, so running the same
-jobs again plays only what is missing.
+model was stopped are logged as errors without being played. Job ids are deterministic (`data.run_directory`), so
+running the same jobs again plays only what is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import sys
 import time
 from collections import Counter, defaultdict
@@ -41,16 +39,6 @@ class EpisodeJob:
     buyer: AgentSpec
     seller: AgentSpec
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def episode_id(scenario: Scenario, buyer: AgentSpec, seller: AgentSpec, repetition: int = 0) -> str:
-    """Deterministic: the same scenario, players and repetition always give the same id."""
-    key = json.dumps(
-        [scenario.scenario_id, scenario.seed, buyer.identity(), seller.identity(), repetition],
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 @dataclass

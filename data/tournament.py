@@ -12,20 +12,27 @@ Config (YAML, `${VAR:-default}` expanded; see configs/tournament/):
     agents: [...]                 # data.agent_specs.AgentSpec
     x-anything: ...               # ignored: a place for YAML anchors shared by several agents
 Pair (A, B) has A buying from B; (B, A) swaps the roles, so each agent meets each other in both roles.
+`run_tournament` plays one into a run directory (rerunning it resumes) and writes the leaderboard.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from haggle.data.agent_specs import AgentSpec
-from haggle.data.runner import EpisodeJob, episode_id
+from haggle.data.leaderboard import leaderboard
+from haggle.data.run_directory import RunDirectory, RunKind, episode_id, settings
+from haggle.data.runner import EpisodeJob, RunSummary
+from haggle.env.config_loading import build, load_yaml
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
-from haggle.env.yaml_io import load_yaml
+
+# A run directory holds one game: agents, episodes and concurrency may change between runs into it.
+TOURNAMENT = RunKind("tournament", "haggle tournament", settings("scenarios", "rules", "seed"))
+LEADERBOARD_NAME = "leaderboard.json"
 
 
 @dataclass
@@ -53,18 +60,9 @@ class TournamentConfig:
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any]) -> TournamentConfig:
-        known = {f.name for f in fields(cls)}
-        mapping = {key: value for key, value in mapping.items() if not str(key).startswith("x-")}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(f"unknown tournament setting(s) {unknown}; known: {sorted(known)}")
         if not mapping.get("agents"):
             raise ValueError("the config lists no `agents`")
-        values = dict(mapping)
-        values["agents"] = [AgentSpec.from_mapping(agent) for agent in mapping["agents"]]
-        values["scenarios"] = SamplerConfig.from_mapping(mapping.get("scenarios") or {})
-        values["rules"] = ProtocolRules.from_mapping(mapping.get("rules"))
-        return cls(**values)
+        return build(cls, mapping, what="tournament setting")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TournamentConfig:
@@ -109,16 +107,25 @@ def tournament_jobs(config: TournamentConfig) -> list[EpisodeJob]:
     ]
 
 
-def check_resumable(previous: dict[str, Any] | None, config: TournamentConfig) -> None:
-    """A run directory resumes only the same game: same scenario settings, rules and seed."""
-    if previous is None:
-        return
-    current = json.loads(json.dumps(config.to_dict(), default=str))  # as the manifest stored it
-    changed = [
-        key for key in ("scenarios", "rules", "seed") if previous.get("config", {}).get(key) != current[key]
-    ]
-    if changed:
-        raise ValueError(
-            f"the run directory was started with different {', '.join(changed)}; resuming would mix two games. "
-            "Use a new --out directory (or restore the original config)"
-        )
+def run_tournament(
+    config: TournamentConfig, run_dir: str | Path, *, progress: bool = True
+) -> tuple[RunSummary, dict[str, Any]]:
+    """Play what the run directory does not hold yet, then rank the agents on every stored episode of the plan.
+
+    The leaderboard is also written to RUN_DIR/leaderboard.json. Raises ValueError when the directory holds
+    another run, and ValueError or ImportError when an agent cannot be built (then nothing was played).
+    """
+    run = RunDirectory(run_dir, TOURNAMENT)
+    jobs = tournament_jobs(config)
+    summary = run.play(
+        config.to_dict(),
+        jobs,
+        concurrency=config.concurrency,
+        max_attempts=config.max_attempts,
+        rules=config.rules,
+        progress=progress,
+    )
+    stored = run.stored(jobs)
+    board = leaderboard((stored[key] for key in sorted(stored)), ScenarioSampler(config.scenarios).tier_names)
+    (run.path / LEADERBOARD_NAME).write_text(json.dumps(board, indent=2), encoding="utf-8")
+    return summary, board

@@ -8,24 +8,27 @@ and tell which stored episode belongs to which opponent, role and scenario.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from haggle.data.agent_specs import AgentSpec
-from haggle.data.episode_store import EpisodeStore
-from haggle.data.runner import EpisodeJob, RunSummary, episode_id, run_jobs_sync
-from haggle.env.prompts import PROMPT_VERSION
+from haggle.data.run_directory import RunDirectory, RunKind, episode_id, settings
+from haggle.data.runner import EpisodeJob, RunSummary
 from haggle.env.scenario import ROLES, Role, Scenario, ScenarioSampler
 from haggle.eval.config import EvalConfig
 
-RUN_KIND = "eval"
 # A run directory is one model on one game: these may not change between runs into it (episodes may: scenario
 # i depends on the seed and i alone, so more episodes extend the same sample).
 FIXED_SETTINGS = ("scenarios", "rules", "seed")
+
+
+def _one_model_on_one_game(config: dict[str, Any]) -> dict[str, Any]:
+    return settings(*FIXED_SETTINGS)(config) | {"model": AgentSpec.from_mapping(config["model"]).identity()}
+
+
+EVAL = RunKind("eval", "haggle eval", _one_model_on_one_game)
 
 Cell = tuple[str, Role]  # (opponent, the model's role)
 
@@ -55,50 +58,11 @@ def eval_jobs(config: EvalConfig, scenarios: Sequence[Scenario]) -> list[Episode
     return jobs
 
 
-def check_resumable(previous: dict[str, Any] | None, config: EvalConfig) -> None:
-    """Refuse a run directory that holds another game or another model: its numbers would be mixed in."""
-    if previous is None:
-        return
-    if previous.get("kind") != RUN_KIND:
-        raise ValueError(
-            f"the run directory holds a {previous.get('kind')!r} run, not an eval; use a new --out"
-        )
-    stored = previous.get("config", {})
-    current = json.loads(json.dumps(config.to_dict(), default=str))  # as the manifest stores it
-    changed = [key for key in FIXED_SETTINGS if stored.get(key) != current[key]]
-    if stored.get("model") and _identity(stored["model"]) != config.model.identity():
-        changed.append("model")
-    if changed:
-        raise ValueError(
-            f"the run directory was started with different {', '.join(changed)}; resuming would mix two "
-            "evals. Use a new --out directory (or restore the original config)"
-        )
-
-
-def _identity(spec: dict[str, Any]) -> dict[str, Any]:
-    return AgentSpec.from_mapping(spec).identity()
-
-
 def run_eval(config: EvalConfig, run_dir: Path, *, progress: bool = True) -> RunSummary:
     """Play every episode of the plan the store does not hold yet."""
-    store = EpisodeStore(run_dir)
-    previous = store.manifest()
-    check_resumable(previous, config)
-    jobs = eval_jobs(config, eval_scenarios(config))
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    store.write_manifest(
-        {
-            "kind": RUN_KIND,
-            "config": config.to_dict(),
-            "jobs": len(jobs),
-            "prompt_version": PROMPT_VERSION,
-            "created_at": (previous or {}).get("created_at", now),
-            "resumed_at": now if previous else None,
-        }
-    )
-    return run_jobs_sync(
-        jobs,
-        store,
+    return RunDirectory(run_dir, EVAL).play(
+        config.to_dict(),
+        eval_jobs(config, eval_scenarios(config)),
         concurrency=config.concurrency,
         max_attempts=config.max_attempts,
         rules=config.rules,
@@ -121,20 +85,15 @@ class EvalRun:
 
 
 def load_run(run_dir: Path) -> EvalRun:
-    store = EpisodeStore(run_dir) if (run_dir / "run.json").is_file() else None
-    manifest = store.manifest() if store else None
-    if manifest is None or manifest.get("kind") != RUN_KIND:
-        raise ValueError(
-            f"{run_dir} is not an eval run directory (no eval run.json); run `haggle eval` first"
-        )
+    run, manifest = RunDirectory.open(run_dir, EVAL)
     config = EvalConfig.from_mapping(manifest["config"])
     scenarios = eval_scenarios(config)
-    done = store.completed_ids()
+    jobs = eval_jobs(config, scenarios)
+    stored = run.stored(jobs)
     records: dict[Cell, list[dict[str, Any]]] = {
         (opponent.name, role): [] for opponent in config.opponents for role in ROLES
     }
-    for job in eval_jobs(config, scenarios):
-        if job.episode_id in done:
-            cell = (job.metadata["opponent"], job.metadata["model_role"])
-            records[cell].append(store.read(job.episode_id))
+    for job in jobs:
+        if job.episode_id in stored:
+            records[job.metadata["opponent"], job.metadata["model_role"]].append(stored[job.episode_id])
     return EvalRun(run_dir, config, scenarios, records)

@@ -10,17 +10,15 @@ refusals beside the theory module's efficiency curve in α.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from haggle.data.episode_store import EpisodeStore
 from haggle.eval import stats
 from haggle.eval.experiments import plots
 from haggle.eval.experiments.config import ExperimentConfig
 from haggle.eval.experiments.disclosure import count_disclosures
-from haggle.eval.experiments.run import MECHANISM_CONDITION, RESOLVED_CONFIG, experiment_scenarios
+from haggle.eval.experiments.run import MECHANISM_CONDITION, experiment_scenarios, load_experiment_run
 from haggle.eval.experiments.tables import (
     Episodes,
     RowStats,
@@ -29,13 +27,8 @@ from haggle.eval.experiments.tables import (
     row_stats,
     with_holm,
 )
-from haggle.eval.experiments.theory_lines import (
-    AlphaTheory,
-    closed_forms_hold,
-    reference_efficiencies,
-    unit_draws,
-)
 from haggle.eval.formatting import ci, num, p_value, table
+from haggle.eval.references import AlphaTheory, reference_efficiencies
 
 REPORT_SCHEMA = "haggle.experiment_report/1"
 
@@ -47,26 +40,8 @@ class Report:
     plots: list[Path] = field(default_factory=list)
 
 
-def load_run(run_dir: Path) -> tuple[ExperimentConfig, dict[tuple[str, str], list[dict[str, Any]]]]:
-    """The run's preset and its stored episodes grouped by (condition, row), in the preset's order."""
-    path = run_dir / RESOLVED_CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not an experiment run (no {RESOLVED_CONFIG}); run one first")
-    config = ExperimentConfig.from_mapping(json.loads(path.read_text(encoding="utf-8")))
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for record in EpisodeStore(run_dir).records():
-        if record.get("status", "ok") == "ok" and record.get("outcome"):
-            grouped[(record["metadata"]["condition"], record["metadata"]["row"])].append(record)
-    order = [(c.name, m.name) for c in config.conditions for m in config.models]
-    order += [(MECHANISM_CONDITION, spec.name) for spec in config.mechanisms]
-    ordered = {key: grouped[key] for key in order if grouped.get(key)}
-    if not ordered:
-        raise ValueError(f"{run_dir} holds no finished episodes yet")
-    return config, ordered
-
-
 def build_report(run_dir: Path) -> Report:
-    config, grouped = load_run(run_dir)
+    config, grouped = load_experiment_run(run_dir)
     episodes = {key: Episodes.from_records(records) for key, records in grouped.items()}
     rows = [
         row_stats(
@@ -97,9 +72,7 @@ def build_report(run_dir: Path) -> Report:
             if c != MECHANISM_CONDITION and baseline_key in episodes
         ]
     )
-    alpha_theory = AlphaTheory(
-        None if closed_forms_hold(config.scenarios) else unit_draws(experiment_scenarios(config))
-    )
+    alpha_theory = AlphaTheory(config.scenarios, experiment_scenarios(config))
     disclosure = _disclosure_rows(config, grouped, rows, alpha_theory) if config.disclosure else []
     references = reference_efficiencies(config.scenarios)
     data = {

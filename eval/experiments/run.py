@@ -1,33 +1,47 @@
 """Running a preset: every model plays itself in every condition, every mechanism plays once, all on the same
-scenarios, and every episode goes to one resumable episode store under the run directory.
+scenarios, and every episode goes to one resumable run directory.
 
 Episode ids are readable and deterministic, `<condition>.<row>.<digest>` (mechanisms use the condition
-`mechanism`); the digest covers the condition, the row's full spec and the scenario, so a rerun of the same preset
-into the same directory plays only what is missing, and the stored preset stops a different one from mixing in.
+`mechanism`; see `data.run_directory.labelled_episode_id`); the digest covers the condition, the row's full spec
+and the scenario, so a rerun of the same preset into the same directory plays only what is missing, and the stored
+preset stops a different one from mixing in.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from haggle.data.episode_store import EpisodeStore
+from haggle.data.run_directory import RunDirectory, RunKind, labelled_episode_id
 from haggle.data.runner import EpisodeJob, run_jobs_sync
 from haggle.env.scenario import ROLES, Scenario, ScenarioSampler
 from haggle.eval.experiments import disclosure  # noqa: F401  (registers the scripted disclosure strategies)
 from haggle.eval.experiments.config import ExperimentConfig
 from haggle.eval.experiments.mechanisms import MechanismSpec
 
-RESOLVED_CONFIG = "experiment.json"
+RESOLVED_CONFIG = "experiment.json"  # the resolved preset, as the report reads it
 MECHANISM_CONDITION = "mechanism"
 
 
+def _same_preset(resolved: dict[str, Any]) -> dict[str, Any]:
+    """Only `episodes` and `concurrency` may change between runs: scenario i depends on the seed and i alone, so
+    a larger `episodes` extends the same paired sample."""
+    return {key: value for key, value in resolved.items() if key not in ("episodes", "concurrency")}
+
+
+# Directories written before run.json existed hold the resolved preset in experiment.json alone.
+EXPERIMENT = RunKind("experiment", "haggle experiment run", _same_preset, legacy_config=RESOLVED_CONFIG)
+
+Grouped = dict[tuple[str, str], list[dict[str, Any]]]  # (condition, row) -> finished episodes
+
+
 @dataclass(frozen=True)
-class RunSummary:
+class ExperimentSummary:
+    """How much of a preset's plan the run directory holds, by kind of row."""
+
     run_dir: Path
     agent_episodes: int  # agent episodes in the plan
     mechanism_episodes: int
@@ -36,18 +50,6 @@ class RunSummary:
 
 def experiment_scenarios(config: ExperimentConfig) -> list[Scenario]:
     return ScenarioSampler(config.scenarios).sample(config.episodes, config.seed)
-
-
-def episode_id(condition: str, row: str, identity: Any, scenario: Scenario) -> str:
-    key = json.dumps(
-        [condition, row, identity, scenario.scenario_id, scenario.seed], sort_keys=True, default=str
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return f"{_slug(condition)[:32]}.{_slug(row)[:48]}.{digest}"
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "x"
 
 
 def agent_jobs(config: ExperimentConfig, scenarios: list[Scenario]) -> list[EpisodeJob]:
@@ -59,7 +61,7 @@ def agent_jobs(config: ExperimentConfig, scenarios: list[Scenario]) -> list[Epis
             metadata = {"experiment": config.name, "condition": condition.name, "row": model.name}
             jobs += [
                 EpisodeJob(
-                    episode_id(condition.name, model.name, identity, scenario),
+                    labelled_episode_id(condition.name, model.name, identity, scenario),
                     scenario,
                     buyer,
                     seller,
@@ -92,30 +94,7 @@ def mechanism_record(config: ExperimentConfig, spec: MechanismSpec, scenario: Sc
 
 
 def mechanism_episode_id(spec: MechanismSpec, scenario: Scenario) -> str:
-    return episode_id(MECHANISM_CONDITION, spec.name, [spec.mechanism, spec.params], scenario)
-
-
-def _check_run_dir(run_dir: Path, resolved: dict[str, Any]) -> None:
-    """Refuse to resume a run directory that holds a different preset (its episodes would be mixed in).
-
-    Only `episodes` and `concurrency` may change between runs: scenario i depends on the seed and i alone, so a
-    larger `episodes` extends the same paired sample.
-    """
-    path = run_dir / RESOLVED_CONFIG
-    current = json.loads(json.dumps(resolved))
-    if path.exists():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if _identity(stored) != _identity(current):
-            raise ValueError(
-                f"{run_dir} holds a run of a different preset or variant ({stored.get('name')!r}); "
-                "resume with the same file and variant, or pass a new --out directory"
-            )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=2, sort_keys=True), encoding="utf-8")
-
-
-def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in resolved.items() if key not in ("episodes", "concurrency")}
+    return labelled_episode_id(MECHANISM_CONDITION, spec.name, [spec.mechanism, spec.params], scenario)
 
 
 def run_experiment(
@@ -125,11 +104,13 @@ def run_experiment(
     *,
     concurrency: int | None = None,
     progress: bool = True,
-) -> RunSummary:
+) -> ExperimentSummary:
     """Play what is not stored yet; `resolved` is the preset mapping the config came from (kept for the report)."""
-    _check_run_dir(run_dir, resolved)
     scenarios = experiment_scenarios(config)
-    store = EpisodeStore(run_dir)
+    jobs = agent_jobs(config, scenarios)
+    run = RunDirectory(run_dir, EXPERIMENT)
+    store = run.start(resolved, len(jobs) + len(config.mechanisms) * len(scenarios))
+    (run.path / RESOLVED_CONFIG).write_text(json.dumps(resolved, indent=2, sort_keys=True), encoding="utf-8")
     done = store.completed_ids()
     mechanism_ids = []
     for spec in config.mechanisms:
@@ -137,10 +118,25 @@ def run_experiment(
             mechanism_ids.append(mechanism_episode_id(spec, scenario))
             if mechanism_ids[-1] not in done:
                 store.write(mechanism_record(config, spec, scenario))
-    jobs = agent_jobs(config, scenarios)
     if jobs:
         run_jobs_sync(
             jobs, store, concurrency=concurrency or config.concurrency, rules=config.rules, progress=progress
         )
     planned = {job.episode_id for job in jobs} | set(mechanism_ids)
-    return RunSummary(run_dir, len(jobs), len(mechanism_ids), len(planned & store.completed_ids()))
+    return ExperimentSummary(run_dir, len(jobs), len(mechanism_ids), len(planned & store.completed_ids()))
+
+
+def load_experiment_run(run_dir: Path) -> tuple[ExperimentConfig, Grouped]:
+    """The run's preset and its stored episodes grouped by (condition, row), in the preset's order."""
+    run, manifest = RunDirectory.open(run_dir, EXPERIMENT)
+    config = ExperimentConfig.from_mapping(manifest["config"])
+    grouped: Grouped = defaultdict(list)
+    for record in run.store.records():
+        if record.get("status", "ok") == "ok" and record.get("outcome"):
+            grouped[(record["metadata"]["condition"], record["metadata"]["row"])].append(record)
+    order = [(c.name, m.name) for c in config.conditions for m in config.models]
+    order += [(MECHANISM_CONDITION, spec.name) for spec in config.mechanisms]
+    ordered = {key: grouped[key] for key in order if grouped.get(key)}
+    if not ordered:
+        raise ValueError(f"{run_dir} holds no finished episodes yet")
+    return config, ordered

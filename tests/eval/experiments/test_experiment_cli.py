@@ -31,7 +31,7 @@ def test_each_preset_runs_end_to_end_with_scripted_agents(preset, tmp_path, caps
 
 
 def test_errors_say_what_to_do(tmp_path):
-    with pytest.raises(SystemExit, match="no experiment.json"):
+    with pytest.raises(SystemExit, match="not an experiment run directory"):
         main(["experiment", "report", str(tmp_path)])
     with pytest.raises(SystemExit, match="unknown variant"):
         main(["experiment", "run", str(PRESETS[0]), "--out", str(tmp_path / "x"), "--variant", "huge"])

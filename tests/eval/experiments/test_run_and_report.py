@@ -7,7 +7,7 @@ import pytest
 from haggle.data.episode_store import EpisodeStore
 from haggle.eval.experiments.config import ExperimentConfig
 from haggle.eval.experiments.report import build_report, write_report
-from haggle.eval.experiments.run import run_experiment
+from haggle.eval.experiments.run import load_experiment_run, run_experiment
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -45,8 +45,22 @@ def test_every_row_plays_the_same_scenarios_and_a_rerun_plays_nothing_new(tmp_pa
 
 def test_a_run_directory_refuses_a_different_preset(tmp_path):
     run(tmp_path)
-    with pytest.raises(ValueError, match="different preset"):
+    assert json.loads((tmp_path / "run.json").read_text())["kind"] == "experiment"
+    with pytest.raises(ValueError, match="different models"):
         run(tmp_path, models=[{"name": "boulware"}])
+
+
+def test_a_run_directory_from_before_run_json_resumes_and_reads(tmp_path):
+    config, _, records = run(tmp_path)
+    (tmp_path / "run.json").unlink()  # what earlier versions wrote: experiment.json and the episodes
+    with pytest.raises(ValueError, match="different models"):
+        run(tmp_path, models=[{"name": "boulware"}])
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()}
+    assert run(tmp_path)[1].stored == 90
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()} == written
+    (tmp_path / "run.json").unlink()
+    read_config, grouped = load_experiment_run(tmp_path)
+    assert read_config == config and sum(len(episodes) for episodes in grouped.values()) == len(records)
 
 
 def test_the_report_holds_rates_with_intervals_efficiency_and_homogeneity(tmp_path):
