@@ -1,7 +1,7 @@
 """Tournament throughput against a latency-bound endpoint: model requests per second at a given concurrency.
 
-A local OpenAI-compatible server (`data.chat_server`, a separate process) answers every request after a fixed
-delay, like a remote model. Two endpoint agents play a tournament through the real `openai` client with
+A local OpenAI-compatible server (`haggle.testing.chat_server`, a separate process, told the tournament's scenarios)
+answers every request after a fixed delay, like a remote model. Two endpoint agents play a tournament through the real `openai` client with
 `concurrency` negotiations in flight. With C episodes in flight and one request per episode at a time, the ideal
 rate is C / delay; the target is at least 0.8 x C / delay. Reported per concurrency: requests/s, the target and
 whether it was met (best of --repeats runs).
@@ -22,25 +22,12 @@ from haggle.data.episode_store import EpisodeStore
 from haggle.data.runner import run_jobs_sync
 from haggle.data.tournament import TournamentConfig, tournament_jobs
 
-
-def start_server(delay: float) -> tuple[subprocess.Popen, str]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "haggle.data.chat_server", "--port", "0", "--delay", str(delay)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = server.stdout.readline() if server.stdout else ""
-    if "http://" not in line:
-        server.kill()
-        raise RuntimeError(f"the chat server did not start: {line!r}")
-    return server, line.strip().split()[-1]
+from haggle.testing.chat_server import write_scenarios
 
 
-def measure(base_url: str, concurrency: int, delay: float, seconds: float, seed: int) -> dict:
-    requests_per_episode = 12  # about: 10 rounds, two agents, deals close early
-    episodes = max(4, int(seconds * concurrency / delay / requests_per_episode))
+def tournament(base_url: str, episodes: int, seed: int) -> TournamentConfig:
     agent = {"kind": "openai", "params": {"base_url": base_url, "timeout": 30}}
-    config = TournamentConfig.from_mapping(
+    return TournamentConfig.from_mapping(
         {
             "seed": seed,
             "episodes_per_pairing": max(2, episodes // 2),
@@ -51,6 +38,25 @@ def measure(base_url: str, concurrency: int, delay: float, seconds: float, seed:
             ],
         }
     )
+
+
+def start_server(delay: float, scenarios: Path) -> tuple[subprocess.Popen, str]:
+    command = ["-m", "haggle.testing.chat_server", "--port", "0", "--delay", str(delay), "--scenarios"]
+    server = subprocess.Popen([sys.executable, *command, str(scenarios)], stdout=subprocess.PIPE, text=True)
+    line = server.stdout.readline() if server.stdout else ""
+    if "http://" not in line:
+        server.kill()
+        raise RuntimeError(f"the chat server did not start: {line!r}")
+    return server, line.strip().split()[-1]
+
+
+def episodes_for(concurrency: int, delay: float, seconds: float) -> int:
+    requests_per_episode = 12  # about: 10 rounds, two agents, deals close early
+    return max(4, int(seconds * concurrency / delay / requests_per_episode))
+
+
+def measure(base_url: str, concurrency: int, delay: float, seconds: float, seed: int) -> dict:
+    config = tournament(base_url, episodes_for(concurrency, delay, seconds), seed)
     with tempfile.TemporaryDirectory() as run_dir:
         summary = run_jobs_sync(
             tournament_jobs(config), EpisodeStore(Path(run_dir)), concurrency=concurrency, progress=False
@@ -78,7 +84,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="rough length of each timed run")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    server, base_url = start_server(args.delay)
+    planned = [
+        job.scenario
+        for concurrency in args.concurrency
+        for seed in range(args.repeats)
+        for job in tournament_jobs(tournament("", episodes_for(concurrency, args.delay, args.seconds), seed))
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        server, base_url = start_server(
+            args.delay, write_scenarios(planned, Path(folder) / "scenarios.jsonl")
+        )
     try:
         for concurrency in args.concurrency:
             runs = [

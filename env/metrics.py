@@ -6,10 +6,18 @@ from collections.abc import Iterable, Sequence
 from statistics import fmean
 from typing import Any
 
+import numpy as np
 from haggle.env.outcome import Outcome, concession_per_offer, first_offer_ratio, normalised_gains
 from haggle.env.scenario import ROLES, Scenario
 
 Played = tuple[Scenario, Outcome]
+
+
+def pooled_efficiency(realised: np.ndarray, available: np.ndarray) -> float:
+    """Realised over available gains summed over episodes (NaN without gains): the statistic that bootstrap
+    intervals resample, on gains already in prior widths (`normalised_gains`)."""
+    total = float(available.sum())
+    return float(realised.sum()) / total if total > 0 else float("nan")
 
 
 def _mean(values: Iterable[float | None]) -> float | None:

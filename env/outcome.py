@@ -114,7 +114,18 @@ def concession_per_offer(outcome: Outcome, role: Role) -> float | None:
     return direction * (offers[-1] - offers[0]) / own / (len(offers) - 1)
 
 
+def prior_width(low: float, high: float) -> float:
+    """The public prior's width: the unit that puts tiers of any scale on one footing. A point prior keeps the
+    money's own unit (width 1) rather than dividing by zero."""
+    return high - low or 1.0
+
+
+def prior_position(amount: float, low: float, high: float) -> float:
+    """Where `amount` sits on the public prior [low, high] rescaled to [0, 1]."""
+    return (amount - low) / prior_width(low, high)
+
+
 def normalised_gains(outcome: Outcome, scenario: Scenario) -> tuple[float, float]:
     """(realised, available) gains in units of the prior's width, so that tiers of any scale can be pooled."""
-    width = scenario.value_high - scenario.value_low or 1.0
+    width = prior_width(scenario.value_low, scenario.value_high)
     return outcome.realised_gains / width, outcome.available_gains / width

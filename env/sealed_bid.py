@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from haggle.env.outcome import Outcome
+from haggle.env.outcome import Outcome, prior_position
 from haggle.env.scenario import Role, Scenario
 
 
@@ -35,10 +35,9 @@ def linear_equilibrium_bid(role: Role, value: float, low: float, high: float, k:
 
     On [0, 1]: the buyer bids v/(1+k) + k(1-k)/(2(1+k)), the seller asks c/(2-k) + (1-k)/2; rescaled to [low, high].
     """
-    width = high - low
-    x = (value - low) / width if width > 0 else 0.0
+    x = prior_position(value, low, high)
     unit = x / (1 + k) + k * (1 - k) / (2 * (1 + k)) if role == "buyer" else x / (2 - k) + (1 - k) / 2
-    return low + unit * width
+    return low + unit * (high - low)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from haggle.env.scenario import ROLES
 from haggle.eval.formatting import headless_pyplot, spread
-from haggle.eval.report import reference_points
+from haggle.eval.references import ALL_TIERS, reference_points
 
 PLOT_DIR = "plots"
 # metric key -> (file name, title of the figure, y label, [(reference point, line label, style)])
@@ -45,7 +45,7 @@ def tier_figure(data: dict[str, Any], metric: str) -> Any:
     """One panel per role: the metric by tier for each opponent, with error bars and theory's lines."""
     pyplot = headless_pyplot()
     _, title, y_label, references = FIGURES[metric]
-    tiers = [tier for tier in data["tiers"] if tier in data["theory"] and tier != "all"]
+    tiers = [tier for tier in data["tiers"] if tier in data["theory"] and tier != ALL_TIERS]
     figure, axes = pyplot.subplots(
         1, len(ROLES), figsize=(5 * len(ROLES) + 2.5, 4.2), sharey=True, squeeze=False, layout="constrained"
     )

@@ -21,18 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from haggle.env.metrics import Played, summarise
+from haggle.env.metrics import Played, pooled_efficiency, summarise
 from haggle.env.outcome import Outcome, normalised_gains
 from haggle.env.scenario import Role, Scenario, other_role
-from haggle.eval import stats, theory
+from haggle.eval import stats
 from haggle.eval.analytics import offer_analytics, price_discrimination
-from haggle.eval.experiments.tables import efficiency
-from haggle.eval.experiments.theory_lines import unit_draws
 from haggle.eval.formatting import ci, num, table
+from haggle.eval.plots import write_plots
+from haggle.eval.references import ALL_TIERS, reference_points, theory_by_tier
 from haggle.eval.runner import EvalRun
 
 EVAL_SCHEMA = "haggle.eval/1"
-ALL_TIERS = "all"
 ALL_OPPONENTS = "all"
 
 
@@ -60,7 +59,7 @@ def _efficiency_ci(played: Sequence[Played], resamples: int, seed: int) -> list[
     if gains[:, 1].sum() <= 0:
         return None
     interval = stats.bootstrap_ci(
-        gains, lambda rows: efficiency(rows[:, 0], rows[:, 1]), resamples=resamples, seed=seed
+        gains, lambda rows: pooled_efficiency(rows[:, 0], rows[:, 1]), resamples=resamples, seed=seed
     )
     return [interval.low, interval.high]
 
@@ -100,38 +99,6 @@ def cell_stats(
         ),
         "deals_without_zone": sum(o.deal and o.buyer_value < o.seller_cost for o in outcomes),
         "strategy": offer_analytics(played, role),
-    }
-
-
-def theory_by_tier(
-    scenarios: Sequence[Scenario], tier_names: Sequence[str], k: float = 0.5
-) -> dict[str, Any]:
-    """`eval.theory.benchmarks_for` on each tier's draws (and all of them), every draw on its unit prior."""
-    groups = {tier: [s for s in scenarios if s.price_tier == tier] for tier in tier_names}
-    groups = {tier: group for tier, group in groups.items() if group} | {ALL_TIERS: list(scenarios)}
-    return {
-        tier: theory.benchmarks_for(*unit_draws(group), 0.0, 1.0, k=k, alphas=())
-        for tier, group in groups.items()
-    }
-
-
-def reference_points(benchmarks: dict[str, Any]) -> dict[str, Any]:
-    """The reference points a table or plot shows, from one tier's Monte Carlo benchmarks."""
-    found = benchmarks["monte_carlo"]
-    shares = {
-        name: {"buyer": found[name]["buyer_share"], "seller": found[name]["seller_share"]}
-        for name in ("nash_bargaining", "random_proposer")
-    }
-    return {
-        "first_best_trade_rate": found["first_best"]["trade_rate"],
-        "chatterjee_samuelson_efficiency": found["chatterjee_samuelson"]["efficiency"],
-        "chatterjee_samuelson_trade_rate": found["chatterjee_samuelson"]["trade_rate"],
-        "best_posted_price_efficiency": found["best_posted_price"]["efficiency"],
-        "best_posted_price_trade_rate": found["best_posted_price"]["trade_rate"],
-        "nash_share": shares["nash_bargaining"],
-        "random_proposer_share": shares["random_proposer"],
-        "random_proposer_efficiency": found["random_proposer"]["efficiency"],
-        "random_proposer_trade_rate": found["random_proposer"]["trade_rate"],
     }
 
 
@@ -278,8 +245,6 @@ def write_eval(run: EvalRun, out_dir: Path, *, plots: bool = True) -> tuple[dict
     """eval.json, eval.md and the PNG plots in `out_dir`; returns the data and the markdown."""
     data = build_eval(run)
     if plots:
-        from haggle.eval.plots import write_plots
-
         data["plots"] = [str(path.relative_to(out_dir)) for path in write_plots(data, out_dir)]
     markdown = format_markdown(data)
     (out_dir / "eval.json").write_text(json.dumps(data, indent=2), encoding="utf-8")

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CARD_FOLDERS = {"haggle.env": "env", "haggle.data": "data", "haggle.eval": "eval", "haggle.training": "training"}
+CARD_FOLDERS = {
+    "haggle.env": "env",
+    "haggle.data": "data",
+    "haggle.eval": "eval",
+    "haggle.training": "training",
+}
 
 
 def pyproject() -> dict:
@@ -40,9 +45,21 @@ def test_card_folders_are_not_top_level_packages_even_from_the_repository_root(n
 @pytest.mark.slow
 def test_wheel_holds_only_the_haggle_namespace(tmp_path):
     source = tmp_path / "source"  # a copy, so that the build leaves nothing in the checkout
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info"))
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
         check=True,
         capture_output=True,
         timeout=600,

@@ -59,9 +59,8 @@ def register_agent(name: str) -> Callable[[AgentFactory], AgentFactory]:
 
 
 def create_agent(name: str, *, role: Role, seed: int = 0, **params: Any) -> Agent:
-    """Build a registered agent; unknown names and parameters fail with the list of what exists."""
-    import haggle.env.agents.scripted  # noqa: F401  (registers the scripted strategies)
-
+    """Build a registered agent; unknown names and parameters fail with the list of what exists. The scripted
+    strategies are registered by the package (`env/agents/__init__.py`), which Python imports before this module."""
     if name not in AGENT_REGISTRY:
         raise ValueError(f"unknown agent {name!r}; registered agents: {', '.join(sorted(AGENT_REGISTRY))}")
     try:

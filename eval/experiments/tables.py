@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from haggle.env.metrics import pooled_efficiency
 from haggle.env.outcome import Outcome, normalised_gains
 from haggle.env.scenario import Scenario
 from haggle.eval import stats
@@ -69,11 +70,6 @@ class Episodes:
         )
 
 
-def efficiency(realised: np.ndarray, available: np.ndarray) -> float:
-    total = float(available.sum())
-    return float(realised.sum()) / total if total > 0 else float("nan")
-
-
 def _bootstrap(columns: np.ndarray, statistic: Any, seed: int) -> Interval:
     """Percentile interval of `statistic` over resampled rows (scenarios), each row's columns kept together."""
     interval = stats.bootstrap_ci(columns, statistic, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
@@ -81,7 +77,7 @@ def _bootstrap(columns: np.ndarray, statistic: Any, seed: int) -> Interval:
 
 
 def _pooled_efficiency(rows: np.ndarray) -> float:
-    return efficiency(rows[:, 0], rows[:, 1])
+    return pooled_efficiency(rows[:, 0], rows[:, 1])
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -116,7 +112,7 @@ def row_stats(condition: str, row: str, row_kind: str, episodes: Episodes, seed:
         deals=deals,
         trade_rate=deals / count,
         trade_rate_ci=tuple(stats.wilson_interval(deals, count)),  # type: ignore[arg-type]
-        efficiency=_none_if_nan(efficiency(episodes.realised, episodes.available)),
+        efficiency=_none_if_nan(pooled_efficiency(episodes.realised, episodes.available)),
         efficiency_ci=(
             _bootstrap(np.column_stack([episodes.realised, episodes.available]), _pooled_efficiency, seed)
             if episodes.available.sum() > 0

@@ -16,15 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from haggle.env.scenario import SamplerConfig, Scenario, ScenarioSampler
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from haggle.eval import theory
-
-ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-PRIOR_WIDTHS = (
-    "prior widths"  # the unit of money when a tier's scenarios do not share one support and currency
-)
+from haggle.eval.references import PRIOR_WIDTHS, closed_forms_hold, tier_benchmarks, tiers_of
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,33 +52,14 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "k": args.k,
         "value_model": config.value_model,
-        # the closed forms assume independent uniform values; a forced no-zone share breaks independence
-        "closed_forms_apply": config.value_model == "uniform" and config.no_zone_share is None,
+        "closed_forms_apply": closed_forms_hold(config),
         "tiers": {
-            tier: tier_benchmarks(group, args.k)
-            for tier in sampler.tier_names
-            if (group := [s for s in scenarios if s.price_tier == tier])
+            tier: tier_benchmarks(group, args.k, alphas=theory.DEFAULT_ALPHAS)
+            for tier, group in tiers_of(scenarios, sampler.tier_names).items()
         },
     }
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
-
-
-def tier_benchmarks(scenarios: list[Scenario], k: float) -> dict[str, Any]:
-    """One tier's reference points. Money stays in the currency when every scenario shares one support and
-    currency; otherwise each draw is mapped onto its own support and money is in prior widths."""
-    values = np.array([s.buyer_value for s in scenarios])
-    costs = np.array([s.seller_cost for s in scenarios])
-    supports = {(s.value_low, s.value_high) for s in scenarios}
-    currencies = {s.currency for s in scenarios}
-    if len(supports) == 1 and len(currencies) == 1:
-        (low, high), units = supports.pop(), currencies.pop()
-    else:
-        lows = np.array([s.value_low for s in scenarios])
-        widths = np.array([s.value_high - s.value_low for s in scenarios])
-        values, costs = (values - lows) / widths, (costs - lows) / widths
-        low, high, units = 0.0, 1.0, PRIOR_WIDTHS
-    return {"units": units, **theory.benchmarks_for(values, costs, low, high, k, alphas=ALPHAS)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

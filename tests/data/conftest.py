@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from haggle.data.chat_server import ChatServer, ServedModel
+
+from haggle.testing.chat_server import ChatServer, ServedModel
 
 FAST_RETRY = {"initial_delay": 0.01, "max_delay": 0.05}
 

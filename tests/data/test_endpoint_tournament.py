@@ -6,14 +6,26 @@ must show, and every episode must end up recorded exactly once.
 """
 
 import asyncio
+import json
 import time
+import urllib.error
+import urllib.request
 
-from haggle.data.agent_specs import AgentSpec, shared_backend
-from haggle.data.chat_server import FaultPlan, ServedModel
+import pytest
+from haggle.data import transcript as transcript_module
+from haggle.data.agent_specs import AgentSpec, build_agent, shared_backend
 from haggle.data.episode_store import EpisodeStore
 from haggle.data.runner import run_jobs_sync
 from haggle.data.tournament import TournamentConfig, tournament_jobs
+from haggle.data.transcript import Transcript
+from haggle.env import prompts
 from haggle.env.actions import tool_schemas
+from haggle.env.agents import create_agent
+from haggle.env.negotiation import Negotiation
+from haggle.env.runner import play_episode
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
+
+from haggle.testing.chat_server import FaultPlan, ServedModel
 
 FAULTS = {
     1: "rate_limit",
@@ -50,6 +62,7 @@ def test_two_endpoint_agents_and_a_scripted_one_survive_every_fault(chat_server,
         [endpoint_agent("alpha", server, timeout=0.5), endpoint_agent("beta", server), {"name": "linear"}]
     )
     jobs = tournament_jobs(config)
+    server.register(job.scenario for job in jobs)
     store = EpisodeStore(tmp_path / "run")
     summary = run_jobs_sync(jobs, store, concurrency=4, rules=config.rules, progress=False)
 
@@ -90,14 +103,91 @@ def test_two_endpoint_agents_and_a_scripted_one_survive_every_fault(chat_server,
     assert server.counts[("alpha", "request")] == summary.backends["alpha"]["requests"]
 
 
+# Other words for what the prompts say, in the places the old regex-reading fake opponent depended on.
+REWORDING = {
+    "Your private value for it is": "You would pay at most",
+    "Your private cost for it is": "It costs you",
+    "both numbers lie between": "both numbers are somewhere from",
+    "each of you has at most": "each side gets up to",
+    " offered ": " put forward ",
+    "is on the table": "stands",
+    "turn(s) left": "moves to go",
+}
+
+
+def reword_the_prompts(monkeypatch) -> None:
+    """A prompt revision: the same facts, other words, wherever `env.prompts` renders text."""
+
+    def reworded(render):
+        def render_reworded(*args, **kwargs):
+            text = render(*args, **kwargs)
+            for old, new in REWORDING.items():
+                text = text.replace(old, new)
+            return text
+
+        return render_reworded
+
+    for name in ("system_prompt", "describe_event", "situation"):
+        monkeypatch.setattr(prompts, name, reworded(getattr(prompts, name)))
+    monkeypatch.setattr(transcript_module, "system_prompt", prompts.system_prompt)
+
+
+def test_rewording_the_prompts_leaves_the_served_strategy_unchanged(chat_server, endpoint_agent, monkeypatch):
+    """The fake opponent replays the chat from structured data (registered scenario, tool calls, events read back
+    through `env.prompts`), so it plays what in-process boulware plays, whatever the prompts' words."""
+    scenarios = ScenarioSampler(SamplerConfig(tiers=[100, 10_000], no_zone_share=0.0)).sample(6, seed=3)
+
+    def outcomes(spec: AgentSpec) -> list[tuple]:
+        async def play_all():
+            played = []
+            for index, scenario in enumerate(scenarios):
+                for role, other in (("buyer", "seller"), ("seller", "buyer")):
+                    agents = {role: build_agent(spec, role, index), other: create_agent("linear", role=other)}
+                    episode = await play_episode(scenario, agents["buyer"], agents["seller"])
+                    played.append((episode.outcome.deal, episode.outcome.price, episode.outcome.rounds))
+            return played
+
+        return asyncio.run(play_all())
+
+    def served(name: str) -> AgentSpec:
+        server = chat_server(scenarios=scenarios)
+        return AgentSpec.from_mapping(endpoint_agent(name, server, model="boulware"))
+
+    in_process = outcomes(AgentSpec("boulware"))
+    assert outcomes(served("served")) == in_process and any(deal for deal, _, _ in in_process)
+    reword_the_prompts(monkeypatch)
+    transcript = Transcript()
+    transcript.observe(Negotiation(scenarios[0]).view("buyer"))
+    assert "You would pay at most" in transcript.messages[0]["content"]
+    assert outcomes(served("served-reworded")) == in_process
+
+
+def test_a_chat_about_no_registered_scenario_is_refused_not_walked_away_from(chat_server):
+    server = chat_server()
+    body = {
+        "model": "boulware",
+        "messages": [{"role": "system", "content": "hi"}, {"role": "user", "content": "?"}],
+    }
+    request = urllib.request.Request(
+        f"{server.base_url}/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400
+    assert "register the scenarios" in json.loads(refused.value.read())["error"]["message"]
+
+
 def test_retry_after_is_honoured(chat_server, endpoint_agent):
     server = chat_server(
         {"slowdown": ServedModel("linear", faults=FaultPlan(at={1: "rate_limit"}, retry_after=0.4))}
     )
-    spec = AgentSpec.from_mapping(endpoint_agent("slowdown", server))
+    scenario = ScenarioSampler(SamplerConfig()).sample(1, seed=0)[0]
+    spec = AgentSpec.from_mapping(endpoint_agent("slowdown", server.register([scenario])))
     backend = shared_backend(spec)
     backend.reset()
-    messages = [{"role": "system", "content": "hi"}, {"role": "user", "content": "hello"}]
+    transcript = Transcript()
+    transcript.observe(Negotiation(scenario).view(scenario.first_mover))  # the opening of a real chat
+    messages = transcript.messages
     started = time.perf_counter()
     completion = asyncio.run(backend.complete(messages, tool_schemas(), seed=0))
     assert time.perf_counter() - started >= 0.4  # our own backoff would have waited about 0.01 s
@@ -117,6 +207,7 @@ def test_a_model_that_keeps_failing_is_stopped_and_the_rest_goes_on(chat_server,
     agents = [endpoint_agent("down", server, **stop_fast), endpoint_agent("up", server), {"name": "conceder"}]
     config = tournament(agents, episodes=2)
     jobs = tournament_jobs(config)
+    server.register(job.scenario for job in jobs)
     store = EpisodeStore(tmp_path / "run")
     summary = run_jobs_sync(jobs, store, concurrency=2, rules=config.rules, progress=False)
 
@@ -146,8 +237,10 @@ def test_keys_never_reach_the_run_directory(chat_server, tmp_path, monkeypatch, 
         {"name": "linear"},
     ]
     config = tournament(agents, episodes=1)
+    jobs = tournament_jobs(config)
+    server.register(job.scenario for job in jobs)
     store = EpisodeStore(tmp_path / "run")
-    summary = run_jobs_sync(tournament_jobs(config), store, concurrency=2, rules=config.rules, progress=False)
+    summary = run_jobs_sync(jobs, store, concurrency=2, rules=config.rules, progress=False)
     assert "HTTP 401" in summary.stopped["bad"] and summary.completed == 2
     written = "".join(path.read_text() for path in (tmp_path / "run").rglob("*") if path.is_file())
     assert "Incorrect API key provided: ***" in written

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from haggle.data.chat_server import ServedModel
 from haggle.data.episode_store import EpisodeStore
 from haggle.data.tournament import TournamentConfig, tournament_jobs
+
+from haggle.testing.chat_server import ServedModel
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +53,9 @@ def test_killed_runs_resume_without_losing_or_duplicating_episodes(chat_server, 
     config_path.write_text(yaml.safe_dump(config))
     run_dir = tmp_path / "run"
     store = EpisodeStore(run_dir)
-    expected = {job.episode_id for job in tournament_jobs(TournamentConfig.from_mapping(config))}
+    jobs = tournament_jobs(TournamentConfig.from_mapping(config))
+    server.register(job.scenario for job in jobs)
+    expected = {job.episode_id for job in jobs}
     assert len(expected) == 60
 
     seen_before_kill = []

@@ -7,7 +7,6 @@ import json
 import pytest
 from datasets import load_from_disk
 from haggle.data.agent_specs import AgentSpec, build_agent
-from haggle.data.chat_server import FaultPlan, ServedModel
 from haggle.data.episode_store import EpisodeStore
 from haggle.data.runner import EpisodeJob, episode_record, run_jobs_sync
 from haggle.data.tournament import TournamentConfig, tournament_jobs
@@ -22,6 +21,7 @@ from haggle.env.runner import play_episode
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 from haggle.cli import main
+from haggle.testing.chat_server import FaultPlan, ServedModel
 
 SCRIPTED = [{"name": "boulware"}, {"name": "conceder"}, {"name": "tit_for_tat"}, {"name": "hardliner"}]
 
@@ -110,10 +110,10 @@ def test_filters_select_what_they_say(scripted_run):
 def test_the_trace_is_exactly_the_chat_the_llm_agent_held(chat_server, endpoint_agent, tmp_path):
     """What SFT trains on is what the agent saw, reasoning, violations and error replies included."""
     faults = FaultPlan(at={1: "think", 2: "garbage", 3: "malformed", 4: "text_call"})
-    server = chat_server({"alpha": ServedModel("boulware", faults=faults)})
+    scenario = ScenarioSampler(SamplerConfig(tiers=[1000], no_zone_share=0.0)).sample(1, seed=5)[0]
+    server = chat_server({"alpha": ServedModel("boulware", faults=faults)}, scenarios=[scenario])
     spec = AgentSpec.from_mapping(endpoint_agent("alpha-trace", server, model="alpha"))
     opponent = AgentSpec("linear")
-    scenario = ScenarioSampler(SamplerConfig(tiers=[1000], no_zone_share=0.0)).sample(1, seed=5)[0]
     buyer, seller = build_agent(spec, "buyer", 1), build_agent(opponent, "seller", 2)
     episode = asyncio.run(play_episode(scenario, buyer, seller))
     record = episode_record(

@@ -194,7 +194,10 @@ def test_repository_configs_load_with_the_slurm_variables(name, monkeypatch):
 def test_an_endpoint_model_is_evaluated_through_the_openai_client(capsys, tmp_path):
     """The model under test behind a real chat-completions server on 127.0.0.1 (serving the boulware policy):
     every episode is played over HTTP and, on the same scenarios, it scores what in-process boulware scores."""
-    from haggle.data.chat_server import ChatServer, ServedModel
+    from haggle.eval.config import EvalConfig
+    from haggle.eval.runner import eval_scenarios
+
+    from haggle.testing.chat_server import ChatServer, ServedModel
 
     with ChatServer({"served-boulware": ServedModel("boulware")}) as server:
         endpoint = {
@@ -203,6 +206,7 @@ def test_an_endpoint_model_is_evaluated_through_the_openai_client(capsys, tmp_pa
             "params": {"model": "served-boulware", "base_url": server.base_url, "timeout": 5.0},
         }
         config = write_config(tmp_path / "endpoint.yaml", model=endpoint, episodes=6)
+        server.register(eval_scenarios(EvalConfig.from_yaml(config)))
         served = run_eval(capsys, "--config", str(config), "--out", str(tmp_path / "endpoint"))
     scripted = write_config(tmp_path / "scripted.yaml", episodes=6)
     in_process = run_eval(capsys, "--config", str(scripted), "--out", str(tmp_path / "scripted"))["eval"]

@@ -8,7 +8,8 @@ import yaml
 from haggle.env.outcome import Outcome, normalised_gains
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from haggle.eval import stats
-from haggle.eval.report import build_eval, cell_stats, format_markdown, reference_points, theory_by_tier
+from haggle.eval.references import reference_points, theory_by_tier
+from haggle.eval.report import build_eval, cell_stats, format_markdown
 
 SAMPLER = ScenarioSampler(SamplerConfig(tiers=[100.0], domains=["abstract"]))
 

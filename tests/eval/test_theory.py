@@ -295,3 +295,20 @@ def test_benchmarks_for_survives_draws_without_gains():
     json.dumps(bundle, allow_nan=False)
     assert bundle["monte_carlo"]["chatterjee_samuelson"]["efficiency"] is None
     assert bundle["monte_carlo"]["best_posted_price"]["price"] is None
+
+
+def test_theory_draws_and_pooled_gains_share_one_prior_scale():
+    """`eval.references.unit_draws` (theory's draws) and `env.outcome.normalised_gains` (the models' pooled
+    efficiency) measure in the same prior widths, so reference points and results sit on one scale."""
+    from haggle.env.outcome import Outcome, normalised_gains
+    from haggle.env.scenario import SamplerConfig, ScenarioSampler
+    from haggle.eval.references import unit_draws
+
+    scenarios = ScenarioSampler(SamplerConfig(tiers=[10, 100_000])).sample(40, seed=2)
+    values, costs = unit_draws(scenarios)
+    for scenario, value, cost in zip(scenarios, values, costs, strict=True):
+        outcome = Outcome(
+            True, None, 1, 2, "accepted", "buyer", scenario.buyer_value, scenario.seller_cost, 1.0
+        )
+        realised, available = normalised_gains(outcome, scenario)
+        assert realised == pytest.approx(value - cost) and available == pytest.approx(max(value - cost, 0))

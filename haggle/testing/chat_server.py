@@ -1,8 +1,10 @@
-"""Haggle's own OpenAI-compatible chat-completions server: a scripted strategy behind HTTP, with injected faults.
+"""A test OpenAI-compatible chat-completions server: a scripted strategy behind HTTP, with injected faults.
 
 Tests and the throughput benchmark drive it with the real `openai` client, so every retry, timeout and parse path
 runs against a real socket. Each model name serves a scripted strategy (`ServedModel`); any registered strategy
-name also works as a model name. Faults are injected per model by request number or at random rates:
+name also works as a model name. The server plays the scenarios registered with it (`scenarios=` or
+`register`), replaying each chat through the engine (`haggle.testing.chat_policy`); a chat about any other
+scenario is refused with a 400 that says so. Faults are injected per model by request number or at random rates:
     rate_limit    429 with Retry-After            server_error  500
     hang          no answer until hang_s           drop          connection closed without an answer
     malformed     a tool call whose arguments are broken JSON
@@ -10,7 +12,8 @@ name also works as a model name. Faults are injected per model by request number
     think         a <think> block in the content and in the call's message argument
 `delay` makes every answer wait, as a remote model would (the benchmark's fixed latency).
 
-    python -m data.chat_server --port 8000 --delay 0.05      # serves every scripted strategy as a model
+    python -m haggle.testing.chat_server --port 8000 --delay 0.05 --scenarios scenarios.jsonl
+                                    # serves every scripted strategy as a model, on the scenarios in the file
 Standard library only (asyncio), HTTP/1.1 with keep-alive, non-streaming.
 """
 
@@ -25,11 +28,15 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from haggle.data.server_policy import scripted_reply
-from haggle.env.agents.base import AGENT_REGISTRY, create_agent
+from haggle.env.actions import ToolCall
+from haggle.env.agents import AGENT_REGISTRY, create_agent
+from haggle.env.scenario import Scenario
+from haggle.testing.chat_policy import ScenarioBook, scripted_reply
 
 FAULT_KINDS = ("rate_limit", "server_error", "hang", "drop", "malformed", "garbage", "text_call", "think")
 _REASONS = {
@@ -76,6 +83,7 @@ class ChatServer:
         self,
         models: dict[str, ServedModel] | None = None,
         *,
+        scenarios: Iterable[Scenario] = (),
         delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -87,6 +95,7 @@ class ChatServer:
             create_agent(model.strategy, role="buyer", **model.params)  # fail now on a bad strategy
             if not name:
                 raise ValueError("model names must not be empty")
+        self.scenarios = ScenarioBook(scenarios)
         self.delay, self.host, self.port, self.api_key = delay, host, port, api_key
         self.rng = random.Random(seed)
         self.seed = seed
@@ -102,7 +111,12 @@ class ChatServer:
     def model(self, name: str) -> ServedModel | None:
         if name in self.models:
             return self.models[name]
-        return ServedModel(strategy=name) if _registered(name) else None
+        return ServedModel(strategy=name) if name in AGENT_REGISTRY else None
+
+    def register(self, scenarios: Iterable[Scenario]) -> ChatServer:
+        """Add scenarios the server may be asked to play (tests register their jobs' scenarios)."""
+        self.scenarios.add(scenarios)
+        return self
 
     # -- running ---------------------------------------------------------------------------------------------
     async def start_serving(self) -> None:
@@ -219,11 +233,21 @@ class ChatServer:
             return 429, _error("Rate limit reached", "rate_limit_exceeded"), {"Retry-After": f"{wait:g}"}
         if fault == "server_error":
             return 500, _error("The server had an error while processing your request", "server_error"), {}
-        return 200, self._completion(name, served, request, fault), {}
+        try:
+            messages, tools = request["messages"], request.get("tools") or []
+            move = scripted_reply(messages, tools, self.scenarios, served.strategy, served.params, self.seed)
+        except ValueError as error:
+            return (
+                400,
+                _error(f"the test server cannot follow this chat: {error}", "invalid_request_error"),
+                {},
+            )
+        return 200, self._completion(name, served, request, move, fault), {}
 
-    def _completion(self, name: str, served: ServedModel, request: dict[str, Any], fault: str | None) -> dict:
-        messages, tools = request["messages"], request.get("tools") or []
-        move = scripted_reply(messages, tools, served.strategy, served.params, self.seed)
+    def _completion(
+        self, name: str, served: ServedModel, request: dict[str, Any], move: ToolCall, fault: str | None
+    ) -> dict:
+        messages = request["messages"]
         call = {"name": move.name, "arguments": json.dumps(move.arguments)}
         content: str | None = None
         calls = [{"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function", "function": call}]
@@ -262,12 +286,6 @@ class ChatServer:
         }
 
 
-def _registered(name: str) -> bool:
-    import haggle.env.agents.scripted  # noqa: F401  (registers the strategies)
-
-    return name in AGENT_REGISTRY
-
-
 def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": code, "code": code}}
 
@@ -293,6 +311,18 @@ def _check_messages(messages: Any) -> str | None:
     return None
 
 
+def write_scenarios(scenarios: Iterable[Scenario], path: Path) -> Path:
+    """The `--scenarios` file for a server in another process."""
+    lines = (json.dumps(scenario.to_dict()) for scenario in scenarios)
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def read_scenarios(path: Path) -> list[Scenario]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [Scenario.from_dict(json.loads(line)) for line in lines if line.strip()]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -301,12 +331,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        help="JSON lines, one scenario each (`Scenario.to_dict`): what the server plays",
+    )
     args = parser.parse_args(argv)
-    server = ChatServer(delay=args.delay, host=args.host, port=args.port, seed=args.seed)
+    scenarios = read_scenarios(args.scenarios) if args.scenarios else []
+    server = ChatServer(scenarios=scenarios, delay=args.delay, host=args.host, port=args.port, seed=args.seed)
 
     async def serve() -> None:
         await server.start_serving()
-        print(f"serving scripted strategies on {server.base_url}", flush=True)
+        print(
+            f"serving scripted strategies on {len(server.scenarios)} scenarios at {server.base_url}",
+            flush=True,
+        )
         await asyncio.Event().wait()
 
     with contextlib.suppress(KeyboardInterrupt):
