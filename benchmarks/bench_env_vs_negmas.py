@@ -15,7 +15,7 @@ import os
 import time
 
 from haggle.env.agents import create_agent
-from haggle.env.runner import play_episodes
+from haggle.env.episode_loop import play_episodes
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from haggle.data.episode_store import EpisodeStore
-from haggle.data.runner import run_jobs_sync
+from haggle.data.job_runner import run_jobs_sync
 from haggle.data.tournament import TournamentConfig, tournament_jobs
 
 from haggle.testing.chat_server import write_scenarios

@@ -34,8 +34,8 @@ from typing import Any
 
 import yaml
 from haggle.data.agent_specs import AgentSpec, build_agent
+from haggle.env.episode_loop import Episode, play_episode
 from haggle.env.negotiation import ProtocolRules
-from haggle.env.runner import Episode, play_episode
 from haggle.env.scenario import ROLES, SamplerConfig, ScenarioSampler, other_role
 from haggle.training.negotiation_env import NegotiationEnv, environment_factory, opponent_from_spec
 from haggle.training.rewards import RewardShaping, surplus_share_score

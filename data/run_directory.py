@@ -23,7 +23,7 @@ from typing import Any
 
 from haggle.data.agent_specs import AgentSpec
 from haggle.data.episode_store import EpisodeStore, atomic_write, check_schema
-from haggle.data.runner import EpisodeJob, RunSummary, run_jobs_sync
+from haggle.data.job_runner import EpisodeJob, RunSummary, run_jobs_sync
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.prompts import PROMPT_VERSION
 from haggle.env.scenario import Scenario

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from haggle.data.agent_specs import AgentSpec
+from haggle.data.job_runner import EpisodeJob, RunSummary
 from haggle.data.leaderboard import leaderboard
 from haggle.data.run_directory import RunDirectory, RunKind, episode_id, settings
-from haggle.data.runner import EpisodeJob, RunSummary
 from haggle.env.config_loading import build, load_yaml
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import SamplerConfig, ScenarioSampler

@@ -73,7 +73,7 @@ def features() -> Any:
 class TraceFilters:
     roles: tuple[str, ...] = ROLES
     agents: tuple[str, ...] | None = None  # keep sides played by these agents (None = all)
-    tiers: tuple[str, ...] | None = None
+    tier_names: tuple[str, ...] | None = None
     deals_only: bool = False
     min_surplus_share: float | None = None  # the side's share of the available gains (no gains = dropped)
     no_violations: bool = False  # drop sides that made an invalid move
@@ -129,7 +129,7 @@ def _keep(record: dict[str, Any], role: str, filters: TraceFilters) -> bool:
     return (
         role in filters.roles
         and (filters.agents is None or record["agents"][role]["name"] in filters.agents)
-        and (filters.tiers is None or record["scenario"]["price_tier"] in filters.tiers)
+        and (filters.tier_names is None or record["scenario"]["price_tier"] in filters.tier_names)
         and (not filters.deals_only or outcome.deal)
         and (filters.min_surplus_share is None or (share is not None and share >= filters.min_surplus_share))
         and (not filters.no_violations or outcome.violations.get(role, 0) == 0)

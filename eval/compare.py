@@ -23,9 +23,9 @@ import numpy as np
 from haggle.env.metrics import Played
 from haggle.env.scenario import ROLES, Role
 from haggle.eval import stats
+from haggle.eval.eval_report import by_tier, played_of
+from haggle.eval.eval_run import FIXED_SETTINGS, EvalRun, load_run
 from haggle.eval.formatting import ci, num, p_value, table
-from haggle.eval.report import by_tier, played_of
-from haggle.eval.runner import FIXED_SETTINGS, EvalRun, load_run
 
 COMPARE_SCHEMA = "haggle.eval_compare/1"
 PERMUTATIONS = 9999

@@ -359,7 +359,7 @@ def alpha_efficiency(alpha: float, mode: AlphaMode) -> float:
 # From per-draw outcomes to reported numbers
 
 
-def summarise(
+def summarise_mechanism(
     name: str,
     outcomes: DrawOutcomes,
     buyer_values: Array,
@@ -426,7 +426,10 @@ def monte_carlo_benchmarks(
         "random_proposer": random_proposer_outcomes(v, c, low, high),
         "random_proposer_empirical": random_proposer_outcomes(v, c, low, high, prior="empirical"),
     }
-    return {name: summarise(name, result, v, c, price=prices.get(name)) for name, result in outcomes.items()}
+    return {
+        name: summarise_mechanism(name, result, v, c, price=prices.get(name))
+        for name, result in outcomes.items()
+    }
 
 
 def benchmarks_for(
@@ -460,7 +463,7 @@ def benchmarks_for(
 def _disclosure_row(
     v: Array, c: Array, low: float, high: float, alpha: float, mode: AlphaMode
 ) -> dict[str, Any]:
-    found = summarise(mode, disclosure_outcomes(v, c, low, high, alpha, mode), v, c)
+    found = summarise_mechanism(mode, disclosure_outcomes(v, c, low, high, alpha, mode), v, c)
     return {
         "alpha": alpha,
         "mode": mode,

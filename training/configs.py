@@ -85,7 +85,7 @@ class GRPOScriptArguments:
     roles: list[str] = field(
         default_factory=lambda: list(ROLES), metadata={"help": "Sides the model plays, balanced across rows."}
     )
-    tiers: list[str] | None = field(
+    tier_names: list[str] | None = field(
         default=None,
         metadata={"help": "Price tiers to train on (tier names); all of the sampler's by default."},
     )

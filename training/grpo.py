@@ -61,7 +61,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         script_args.num_scenarios,
         script_args.table_seed,
         roles=script_args.roles,
-        tiers=script_args.tiers,
+        tier_names=script_args.tier_names,
     )
     dataset = datasets.Dataset.from_list(rows)
 

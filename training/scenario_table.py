@@ -25,10 +25,10 @@ def build_scenario_table(
     seed: int,
     *,
     roles: Sequence[Role] = ROLES,
-    tiers: Sequence[str] | None = None,
+    tier_names: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """`count` rows; row i depends only on (seed, i) and the sampler's settings."""
-    tiers = list(tiers or sampler.tier_names)
+    tiers = list(tier_names or sampler.tier_names)
     domains = sampler.config.domains
     unknown = [role for role in roles if role not in ROLES]
     if unknown or not roles:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from haggle.data.job_runner import EpisodeJob, run_jobs_sync
 from haggle.data.run_directory import RunDirectory, RunKind, labelled_episode_id
-from haggle.data.runner import EpisodeJob, run_jobs_sync
 from haggle.env.scenario import ROLES, Scenario, ScenarioSampler
 from haggle.eval.experiments import disclosure  # noqa: F401  (registers the scripted disclosure strategies)
-from haggle.eval.experiments.config import ExperimentConfig
+from haggle.eval.experiments.experiment_config import ExperimentConfig
 from haggle.eval.experiments.mechanisms import MechanismSpec
 
 RESOLVED_CONFIG = "experiment.json"  # the resolved preset, as the report reads it

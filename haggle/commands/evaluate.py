@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from haggle.eval.config import EvalConfig
+    from haggle.eval.eval_config import EvalConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def load_config(args: argparse.Namespace) -> EvalConfig:
     import yaml
 
     from haggle.env.config_loading import override
-    from haggle.eval.config import EvalConfig, check_local_files
+    from haggle.eval.eval_config import EvalConfig, check_local_files
 
     try:
         config = EvalConfig.from_yaml(args.config).with_model(args.model_path, args.adapter)
@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
             "haggle eval: pass --config FILE and --out RUN_DIR (or compare runs: haggle eval compare RUN_A RUN_B)"
         )
     from haggle.data.episode_store import StoreError
-    from haggle.eval.report import write_eval
-    from haggle.eval.runner import load_run, run_eval
+    from haggle.eval.eval_report import write_eval
+    from haggle.eval.eval_run import load_run, run_eval
 
     config = load_config(args)
     if args.wandb:

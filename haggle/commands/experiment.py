@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from haggle.eval.experiments.config import ExperimentConfig, load_experiment
+    from haggle.eval.experiments.experiment_config import ExperimentConfig, load_experiment
     from haggle.eval.experiments.run import run_experiment
 
     try:
@@ -65,7 +65,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from haggle.eval.experiments.report import write_report
+    from haggle.eval.experiments.experiment_report import write_report
 
     try:
         report = write_report(args.run_dir)

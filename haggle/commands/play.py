@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from haggle.env.agents import create_agent
-from haggle.env.runner import play_episodes
+from haggle.env.episode_loop import play_episodes
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 

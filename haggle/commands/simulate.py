@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from haggle.commands.summary_table import format_summary
 from haggle.env.agents import create_agent
+from haggle.env.episode_loop import Episode, play_episodes
 from haggle.env.metrics import summarise_by_tier
-from haggle.env.runner import Episode, play_episodes
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 

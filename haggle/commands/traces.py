@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     filters = TraceFilters(
         roles=tuple(args.roles),
         agents=tuple(args.agents) if args.agents else None,
-        tiers=tuple(args.tiers) if args.tiers else None,
+        tier_names=tuple(args.tiers) if args.tiers else None,
         deals_only=args.deals_only,
         min_surplus_share=args.min_surplus_share,
         no_violations=args.no_violations,

@@ -15,14 +15,14 @@ import pytest
 from haggle.data import transcript as transcript_module
 from haggle.data.agent_specs import AgentSpec, build_agent, shared_backend
 from haggle.data.episode_store import EpisodeStore
-from haggle.data.runner import run_jobs_sync
+from haggle.data.job_runner import run_jobs_sync
 from haggle.data.tournament import TournamentConfig, tournament_jobs
 from haggle.data.transcript import Transcript
 from haggle.env import prompts
 from haggle.env.actions import tool_schemas
 from haggle.env.agents import create_agent
+from haggle.env.episode_loop import play_episode
 from haggle.env.negotiation import Negotiation
-from haggle.env.runner import play_episode
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 from haggle.testing.chat_server import FaultPlan, ServedModel

@@ -8,8 +8,8 @@ from haggle.data.episode_store import StoreError
 from haggle.data.run_directory import episode_id, labelled_episode_id
 from haggle.data.tournament import TournamentConfig, run_tournament
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
-from haggle.eval.config import EvalConfig
-from haggle.eval.runner import load_run, run_eval
+from haggle.eval.eval_config import EvalConfig
+from haggle.eval.eval_run import load_run, run_eval
 
 SCENARIOS = {"tiers": [100, 1000], "max_rounds": 8}
 

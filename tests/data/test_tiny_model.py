@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from datasets import load_from_disk
 from haggle.data.episode_store import EpisodeStore
-from haggle.data.runner import run_jobs_sync
+from haggle.data.job_runner import run_jobs_sync
 from haggle.data.tournament import TournamentConfig, tournament_jobs
 from haggle.data.traces import TraceFilters, write_traces
 

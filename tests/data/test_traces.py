@@ -8,7 +8,7 @@ import pytest
 from datasets import load_from_disk
 from haggle.data.agent_specs import AgentSpec, build_agent
 from haggle.data.episode_store import EpisodeStore
-from haggle.data.runner import EpisodeJob, episode_record, run_jobs_sync
+from haggle.data.job_runner import EpisodeJob, episode_record, run_jobs_sync
 from haggle.data.tournament import TournamentConfig, tournament_jobs
 from haggle.data.traces import (
     ReplayError,
@@ -17,7 +17,7 @@ from haggle.data.traces import (
     replay_conversation,
     write_traces,
 )
-from haggle.env.runner import play_episode
+from haggle.env.episode_loop import play_episode
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 from haggle.cli import main
@@ -94,7 +94,7 @@ def test_filters_select_what_they_say(scripted_run):
         TraceFilters(
             roles=("buyer",),
             agents=("boulware", "tit_for_tat"),
-            tiers=("1k",),
+            tier_names=("1k",),
             deals_only=True,
             min_surplus_share=0.5,
         ),

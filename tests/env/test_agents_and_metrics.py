@@ -2,8 +2,8 @@
 
 import pytest
 from haggle.env.agents import AGENT_REGISTRY, create_agent
+from haggle.env.episode_loop import play_episodes
 from haggle.env.metrics import summarise_by_tier
-from haggle.env.runner import play_episodes
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 STRATEGIES = ["boulware", "linear", "conceder", "tit_for_tat", "hardliner", "posted_price", "random"]

@@ -9,8 +9,8 @@ import pytest
 from haggle.env.config_loading import ConfigError, build, load_yaml, override
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import SamplerConfig
-from haggle.eval.config import EvalConfig
-from haggle.eval.experiments.config import load_experiment
+from haggle.eval.eval_config import EvalConfig
+from haggle.eval.experiments.experiment_config import load_experiment
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
-from haggle.eval.config import EvalConfig
-from haggle.eval.report import write_eval
-from haggle.eval.runner import load_run, run_eval
+from haggle.eval.eval_config import EvalConfig
+from haggle.eval.eval_report import write_eval
+from haggle.eval.eval_run import load_run, run_eval
 
 from haggle.cli import main
 

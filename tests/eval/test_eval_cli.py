@@ -63,7 +63,7 @@ def test_tiny_model_eval_on_cpu_writes_json_markdown_and_plots(capsys, tiny_mode
     assert data["episodes_stored"] == data["episodes_planned"] == 4 * 2 * 2
     assert printed.startswith((out / "eval.md").read_text(encoding="utf-8"))
     assert data["plots"] == ["plots/surplus_share_by_tier.png", "plots/deal_rate_by_tier.png"]
-    from haggle.eval.plots import tier_figure
+    from haggle.eval.eval_plots import tier_figure
     from matplotlib.image import imread
 
     figure = tier_figure(data, "surplus_share_unconditional")
@@ -181,7 +181,7 @@ def test_wandb_is_optional_and_its_absence_is_named_before_any_episode(tmp_path)
 
 @pytest.mark.parametrize("name", ["tiny-cpu", "scripted", "qwen3-8b"])
 def test_repository_configs_load_with_the_slurm_variables(name, monkeypatch):
-    from haggle.eval.config import EvalConfig
+    from haggle.eval.eval_config import EvalConfig
 
     monkeypatch.setenv("HAGGLE_SEED", "3")
     monkeypatch.setenv("HAGGLE_MODEL", "checkpoint-1000")
@@ -194,8 +194,8 @@ def test_repository_configs_load_with_the_slurm_variables(name, monkeypatch):
 def test_an_endpoint_model_is_evaluated_through_the_openai_client(capsys, tmp_path):
     """The model under test behind a real chat-completions server on 127.0.0.1 (serving the boulware policy):
     every episode is played over HTTP and, on the same scenarios, it scores what in-process boulware scores."""
-    from haggle.eval.config import EvalConfig
-    from haggle.eval.runner import eval_scenarios
+    from haggle.eval.eval_config import EvalConfig
+    from haggle.eval.eval_run import eval_scenarios
 
     from haggle.testing.chat_server import ChatServer, ServedModel
 

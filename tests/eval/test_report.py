@@ -8,8 +8,8 @@ import yaml
 from haggle.env.outcome import Outcome, normalised_gains
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from haggle.eval import stats
+from haggle.eval.eval_report import build_eval, cell_stats, format_markdown
 from haggle.eval.references import reference_points, theory_by_tier
-from haggle.eval.report import build_eval, cell_stats, format_markdown
 
 SAMPLER = ScenarioSampler(SamplerConfig(tiers=[100.0], domains=["abstract"]))
 
@@ -77,8 +77,8 @@ def test_theory_columns_come_from_the_same_draws():
 
 @pytest.fixture(scope="module")
 def scripted_eval(tmp_path_factory):
-    from haggle.eval.config import EvalConfig
-    from haggle.eval.runner import load_run, run_eval
+    from haggle.eval.eval_config import EvalConfig
+    from haggle.eval.eval_run import load_run, run_eval
 
     out = tmp_path_factory.mktemp("eval")
     config = EvalConfig.from_mapping(
@@ -107,7 +107,7 @@ def test_markdown_has_one_row_per_cell_and_the_theory_table(scripted_eval):
 
 
 def test_plots_have_a_panel_per_role_a_line_per_opponent_and_theory(scripted_eval, tmp_path):
-    from haggle.eval.plots import tier_figure, write_plots
+    from haggle.eval.eval_plots import tier_figure, write_plots
 
     for metric, theory_label in [
         ("surplus_share_unconditional", "theory: Nash split"),

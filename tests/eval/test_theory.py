@@ -162,7 +162,7 @@ def test_monte_carlo_intervals_cover_the_closed_form_about_95_percent_of_the_tim
     for _ in range(200):
         values, costs = rng.random(2000), rng.random(2000)
         outcome = theory.chatterjee_samuelson_outcomes(values, costs, 0, 1)
-        low, high = theory.summarise("cs", outcome, values, costs).efficiency_ci
+        low, high = theory.summarise_mechanism("cs", outcome, values, costs).efficiency_ci
         covered.append(low <= theory.CS_EFFICIENCY <= high)
     assert 0.9 <= np.mean(covered) <= 0.99
 
@@ -258,7 +258,7 @@ def test_alpha_curve_shapes():
 @pytest.mark.parametrize("alpha", [0.0, 0.25, 0.6, 1.0])
 def test_alpha_monte_carlo_agrees_with_the_closed_form(unit_draws, mode, alpha):
     values, costs = unit_draws
-    result = theory.summarise(
+    result = theory.summarise_mechanism(
         mode, theory.disclosure_outcomes(values, costs, 0, 1, alpha, mode), values, costs
     )
     exact = theory.alpha_efficiency(alpha, mode)

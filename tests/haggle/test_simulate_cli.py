@@ -55,7 +55,7 @@ def test_play_prints_a_transcript(capsys):
 
 def test_env_imports_without_torch():
     code = (
-        "import sys, haggle.env, haggle.env.agents.scripted, haggle.env.runner, haggle.env.metrics, haggle.env.prompts; "
+        "import sys, haggle.env, haggle.env.agents.scripted, haggle.env.episode_loop, haggle.env.metrics, haggle.env.prompts; "
         "print('torch' in sys.modules, 'transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

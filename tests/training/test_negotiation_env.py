@@ -9,15 +9,15 @@ import pytest
 from haggle.data.agent_specs import AgentSpec, build_agent
 from haggle.data.backends.base import Completion
 from haggle.data.backends.reliability import ReliableBackend, RetryPolicy
+from haggle.data.job_runner import EpisodeJob, episode_record
 from haggle.data.llm_agent import LLMAgent
-from haggle.data.runner import EpisodeJob, episode_record
 from haggle.data.traces import replay_conversation
 from haggle.data.transcript import Transcript
 from haggle.env.actions import DEFAULT_ACTIONS, DISCLOSE_VALUE, ToolCall, tool_schemas
 from haggle.env.agents.base import Agent, AgentTurn, create_agent
+from haggle.env.episode_loop import play_episode
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.prompts import system_prompt
-from haggle.env.runner import play_episode
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from haggle.training.negotiation_env import environment_class, environment_factory, opponent_from_spec
 from haggle.training.scenario_table import build_scenario_table

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from haggle.data.agent_specs import AgentSpec
 from haggle.env.actions import DISCLOSE_VALUE
-from haggle.eval.experiments.config import (
+from haggle.eval.experiments.experiment_config import (
     INSTRUCTIONS_PARAM,
     Condition,
     ExperimentConfig,

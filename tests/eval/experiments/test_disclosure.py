@@ -3,8 +3,8 @@
 import pytest
 from haggle.env.actions import DEFAULT_ACTIONS, DISCLOSE_VALUE, Unparseable
 from haggle.env.agents import Agent, create_agent
+from haggle.env.episode_loop import play_episodes
 from haggle.env.negotiation import ProtocolRules
-from haggle.env.runner import play_episodes
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from haggle.eval.experiments.disclosure import count_disclosures, disclosure_answers
 

@@ -2,8 +2,8 @@
 strategy), driven by the real `openai` client: the path frontier models take in every preset."""
 
 import pytest
-from haggle.eval.experiments.config import ExperimentConfig
-from haggle.eval.experiments.report import build_report
+from haggle.eval.experiments.experiment_config import ExperimentConfig
+from haggle.eval.experiments.experiment_report import build_report
 from haggle.eval.experiments.run import experiment_scenarios, run_experiment
 
 from haggle.testing.chat_server import ChatServer

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 from haggle.data.episode_store import EpisodeStore
-from haggle.eval.experiments.config import ExperimentConfig
-from haggle.eval.experiments.report import build_report, write_report
+from haggle.eval.experiments.experiment_config import ExperimentConfig
+from haggle.eval.experiments.experiment_report import build_report, write_report
 from haggle.eval.experiments.run import load_experiment_run, run_experiment
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

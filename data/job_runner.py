@@ -24,9 +24,9 @@ from haggle.data.backends.reliability import ModelStopped
 from haggle.data.episode_store import EpisodeStore
 from haggle.data.redaction import redact
 from haggle.env.agents.base import Agent
+from haggle.env.episode_loop import Episode, play_episode
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.prompts import PROMPT_VERSION
-from haggle.env.runner import Episode, play_episode
 from haggle.env.scenario import ROLES, Scenario, derive_seed
 
 _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "cost", "latency_s")

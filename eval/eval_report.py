@@ -26,10 +26,10 @@ from haggle.env.outcome import Outcome, normalised_gains
 from haggle.env.scenario import Role, Scenario, other_role
 from haggle.eval import stats
 from haggle.eval.analytics import offer_analytics, price_discrimination
+from haggle.eval.eval_plots import write_plots
+from haggle.eval.eval_run import EvalRun
 from haggle.eval.formatting import ci, num, table
-from haggle.eval.plots import write_plots
 from haggle.eval.references import ALL_TIERS, reference_points, theory_by_tier
-from haggle.eval.runner import EvalRun
 
 EVAL_SCHEMA = "haggle.eval/1"
 ALL_OPPONENTS = "all"

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from haggle.data.agent_specs import AgentSpec
+from haggle.data.job_runner import EpisodeJob, RunSummary
 from haggle.data.run_directory import RunDirectory, RunKind, episode_id, settings
-from haggle.data.runner import EpisodeJob, RunSummary
 from haggle.env.scenario import ROLES, Role, Scenario, ScenarioSampler
-from haggle.eval.config import EvalConfig
+from haggle.eval.eval_config import EvalConfig
 
 # A run directory is one model on one game: these may not change between runs into it (episodes may: scenario
 # i depends on the seed and i alone, so more episodes extend the same sample).

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from haggle.eval import stats
-from haggle.eval.experiments import plots
-from haggle.eval.experiments.config import ExperimentConfig
+from haggle.eval.experiments import experiment_plots
 from haggle.eval.experiments.disclosure import count_disclosures
+from haggle.eval.experiments.experiment_config import ExperimentConfig
 from haggle.eval.experiments.run import MECHANISM_CONDITION, experiment_scenarios, load_experiment_run
 from haggle.eval.experiments.tables import (
     Episodes,
@@ -216,7 +216,7 @@ def _modes(data: dict[str, Any]) -> list[str]:
 def write_report(run_dir: Path) -> Report:
     """Build the report and write report.md, report.json and the plots into the run directory."""
     report = build_report(run_dir)
-    report.plots = plots.write_plots(report.data, run_dir)
+    report.plots = experiment_plots.write_plots(report.data, run_dir)
     report.data["plots"] = [path.name for path in report.plots]
     report.markdown = _markdown(report.data)
     (run_dir / "report.json").write_text(json.dumps(report.data, indent=2), encoding="utf-8")
