@@ -204,6 +204,13 @@ class SamplerConfig:
         return cls.from_mapping(loaded.get("scenarios", loaded))
 
 
+def draw_first_mover(setting: Literal["buyer", "seller", "random"], rng: random.Random) -> Role:
+    """The side that opens: as configured, or a fair coin (drawn from the scenario's own stream) for "random"."""
+    if setting == "random":
+        return rng.choice(ROLES)
+    return setting
+
+
 def room_block_spec(mapping: dict[str, Any] | None) -> RoomBlockSpec:
     """A `hotel:` mapping as `RoomBlockSpec`: ranges as [low, high] (or one number for a fixed value)."""
     ranges = {spec.name for spec in fields(RoomBlockSpec) if isinstance(spec.default, tuple)}
@@ -307,9 +314,7 @@ class ScenarioSampler:
             want_no_zone = rng.random() < config.no_zone_share
             if (buyer_share < seller_share) != want_no_zone:
                 buyer_share, seller_share = seller_share, buyer_share
-        first_mover = (
-            config.first_mover if config.first_mover != "random" else rng.choice(["buyer", "seller"])
-        )
+        first_mover = draw_first_mover(config.first_mover, rng)
         return Scenario(
             scenario_id=f"{domain}-{tier}-{seed:016x}",
             seed=seed,
@@ -333,9 +338,7 @@ class ScenarioSampler:
         config, deal = self.config, draw_room_block(rng, self.room_block)
         naive_price = posted_price_baseline(deal).price  # rack rate × rooms × nights: public facts alone
         low, high = room_block_prior(deal.context, self.room_block)
-        first_mover = (
-            config.first_mover if config.first_mover != "random" else rng.choice(["buyer", "seller"])
-        )
+        first_mover = draw_first_mover(config.first_mover, rng)
         return Scenario(
             scenario_id=f"{framing.name}-{tier}-{seed:016x}",
             seed=seed,

@@ -22,13 +22,13 @@ import random
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from haggle.data.transcript import Message, Transcript
-from haggle.env.actions import tool_schemas
+from haggle.env.actions import ToolCall, tool_schemas
 from haggle.env.agents.base import create_agent
 from haggle.env.domains import builtin_domains
 from haggle.env.negotiation import Negotiation
@@ -246,6 +246,7 @@ def _scripted_conversations(count: int) -> Iterator[list[Message]]:
             actor = negotiation.turn
             view = negotiation.view(actor)
             move = agents[actor].decide(view)
+            assert isinstance(move, ToolCall), "scripted strategies always make a well-formed call"
             transcripts[actor].observe(view)
             transcripts[actor].add_move("", move)
             negotiation.step(actor, move)
@@ -268,15 +269,14 @@ def negotiation_corpus() -> list[str]:
 
     rng = random.Random(CORPUS_SEED)
     template, tools = qwen3_chat_template(), tool_schemas()
-    texts = []
+    texts: list[str] = []
     for index, conversation in enumerate(_scripted_conversations(70)):
-        rendered, _ = render_jinja_template(
+        texts += render_jinja_template(  # (renderings, generation indices), though annotated `-> str`
             [_with_words(conversation, rng) if index % 2 else conversation],
-            tools=tools,
+            tools=list[dict | Callable](tools),
             chat_template=template,
             enable_thinking=bool(index % 3),
-        )
-        texts += rendered
+        )[0]
     texts += [_tool_call(rng) for _ in range(3000)]
     texts += [_sentence(rng, _PHRASES) for _ in range(6000)]
     texts += [_sentence(rng, _THOUGHTS) for _ in range(2000)]
@@ -377,7 +377,7 @@ def write_model(out_dir: Path, tokenizer: Any, seed: int) -> int:
     )
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's random state
         torch.manual_seed(seed)
-        model = Qwen3ForCausalLM(config).to(torch.float32)
+        model = Qwen3ForCausalLM(config).float()
     model.generation_config = GenerationConfig(
         bos_token_id=pad_id,
         eos_token_id=[eos_id, pad_id],

@@ -250,7 +250,9 @@ class ChatServer:
         messages = request["messages"]
         call = {"name": move.name, "arguments": json.dumps(move.arguments)}
         content: str | None = None
-        calls = [{"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function", "function": call}]
+        calls: list[dict[str, Any]] = [
+            {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function", "function": call}
+        ]
         if fault == "malformed":
             calls[0]["function"]["arguments"] = '{"price": '
         elif fault == "garbage":
