@@ -29,11 +29,17 @@ def _rate(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
+def _ratio(part: float, whole: float) -> float | None:
+    return part / whole if whole > 0 else None
+
+
 def summarise(played: Sequence[Played]) -> dict[str, Any]:
     """Deal rate, efficiency, surplus shares and strategy statistics for a set of episodes.
 
-    Efficiency pools tiers by measuring gains in units of each scenario's prior width (so that a $100k tier does
-    not drown a $10 tier); within one tier it is plain realised over available gains.
+    `efficiency` is realised over available gains with each scenario's gains in units of its own prior width, so
+    that a $100k tier does not drown a $10 tier; within a tier whose items differ in price this still weights each
+    scenario by its prior width, not its money. `efficiency_money` is plain realised over available gains in money,
+    meaningful where the episodes share one currency and scale. Both discount realised gains by δ^(rounds-1).
     """
     outcomes = [outcome for _, outcome in played]
     with_zone = [o for o in outcomes if o.available_gains > 0]
@@ -47,6 +53,9 @@ def summarise(played: Sequence[Played]) -> dict[str, Any]:
         "deals": sum(o.deal for o in outcomes),
         "deal_rate": _rate(sum(o.deal for o in outcomes), len(outcomes)),
         "efficiency": sum(r for r, _ in gains) / available if available > 0 else None,
+        "efficiency_money": _ratio(
+            sum(o.discounted_gains for o in outcomes), sum(o.available_gains for o in outcomes)
+        ),
         "surplus_share": {role: _mean(o.surplus_share(role) for o in zone_deals) for role in ROLES},
         "surplus_share_unconditional": {
             role: _mean(o.surplus_share(role) for o in with_zone) for role in ROLES

@@ -43,18 +43,25 @@ class Outcome:
         return self.price - self.seller_cost if self.deal and self.price is not None else 0.0
 
     def surplus(self, role: Role) -> float:
+        """Undiscounted: the money `role` made at the price (the GRPO reward applies the discount itself)."""
         return self.buyer_surplus if role == "buyer" else self.seller_surplus
 
+    @property
+    def discounted_gains(self) -> float:
+        """Realised gains worth δ^(rounds-1) of their face value, as the prompts tell both sides."""
+        return self.realised_gains * self.discount_factor
+
     def surplus_share(self, role: Role) -> float | None:
-        """Share of the available gains that `role` captured; 0 without a deal; None when there were no gains."""
+        """Share of the available gains that `role` captured, discounted by δ^(rounds-1) like the prompts and the
+        GRPO reward; 0 without a deal; None when there were no gains."""
         if self.available_gains <= 0:
             return None
-        return self.surplus(role) / self.available_gains
+        return self.surplus(role) * self.discount_factor / self.available_gains
 
     @property
     def efficiency(self) -> float | None:
-        """Realised over available gains; None when no trade was worthwhile."""
-        return self.realised_gains / self.available_gains if self.available_gains > 0 else None
+        """Discounted realised over available gains; None when no trade was worthwhile."""
+        return self.discounted_gains / self.available_gains if self.available_gains > 0 else None
 
     # -- rationality -------------------------------------------------------------------------------------
     @property
@@ -82,6 +89,7 @@ class Outcome:
         data.update(
             available_gains=self.available_gains,
             realised_gains=self.realised_gains,
+            discounted_gains=self.discounted_gains,
             buyer_surplus=self.buyer_surplus,
             seller_surplus=self.seller_surplus,
             buyer_surplus_share=self.surplus_share("buyer"),
@@ -126,6 +134,7 @@ def prior_position(amount: float, low: float, high: float) -> float:
 
 
 def normalised_gains(outcome: Outcome, scenario: Scenario) -> tuple[float, float]:
-    """(realised, available) gains in units of the prior's width, so that tiers of any scale can be pooled."""
+    """(realised, available) gains in units of the prior's width, so that tiers of any scale can be pooled; realised
+    gains are discounted by δ^(rounds-1)."""
     width = prior_width(scenario.value_low, scenario.value_high)
-    return outcome.realised_gains / width, outcome.available_gains / width
+    return outcome.discounted_gains / width, outcome.available_gains / width

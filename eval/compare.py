@@ -2,13 +2,14 @@
 they all played, per opponent × the model's role × tier, with the tests those shapes call for.
 
 Episodes are matched by (opponent, role, scenario_id), and only scenarios every run finished count, so each test
-sees the same deals in every run. For each pair of runs (A listed before B; differences are B − A):
-- deal rate: the exact McNemar test on the paired outcomes, plus Fisher's exact and the two-proportion z test
-  (which ignore the pairing; kept because readers compare against published unpaired numbers);
+sees the same deals in every run. For each pair of runs (A listed before B; differences are B − A), one test per
+hypothesis, each the one the paired shape calls for:
+- deal rate: the exact McNemar test on the paired outcomes;
 - surplus share of the model's side (no deal = 0, over scenarios with gains): a paired bootstrap 95% interval of
-  the mean difference and a sign-flip permutation test.
-With more than two runs, a Pearson χ² test of equal deal rates across all of them. Every p-value shown is also
-given Holm-adjusted over all the tests in the comparison, the family a reader scans at once.
+  the mean difference and a sign-flip permutation test, exact (all 2^n sign patterns) up to 40 pairs.
+With more than two runs, Cochran's Q test of equal deal rates across all of them. The family Holm corrects over is
+declared before any data is seen (`FAMILY`, printed with the table): every test on the tier rows; the "all" rows
+repeat them and are shown without tests, and rows too small for any test to reject say "n too small".
 """
 
 from __future__ import annotations
@@ -26,9 +27,19 @@ from haggle.eval import stats
 from haggle.eval.eval_report import by_tier, played_of
 from haggle.eval.eval_run import FIXED_SETTINGS, EvalRun, load_run
 from haggle.eval.formatting import ci, num, p_value, table
+from haggle.eval.references import ALL_TIERS
 
-COMPARE_SCHEMA = "haggle.eval_compare/1"
-PERMUTATIONS = 9999
+COMPARE_SCHEMA = "haggle.eval_compare/2"
+# Fewer scenarios than this (with gains, for shares) cannot make a two-sided test reach p < 0.05 (the sign-flip
+# test's smallest p is 2/2^n): such rows show estimates and "n too small", and stay out of the family.
+MIN_SCENARIOS = 6
+NOTE_TOO_SMALL = "n too small"
+NOTE_REPEATS_TIERS = "not tested: repeats the tier rows"
+FAMILY = (
+    f"one test per hypothesis on every tier row with at least {MIN_SCENARIOS} scenarios: for each pair of runs, "
+    "exact McNemar on the paired deals and the sign-flip permutation test on the paired surplus shares; with more "
+    "than two runs, Cochran's Q of equal deal rates. The 'all' rows repeat the tier rows and are not tested"
+)
 
 
 def run_labels(run_dirs: Sequence[Path]) -> list[str]:
@@ -57,52 +68,49 @@ def _arrays(played: Sequence[Played], role: Role) -> tuple[np.ndarray, np.ndarra
 
 
 def _pair(
-    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], resamples: int
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], resamples: int, tested: bool
 ) -> dict[str, Any]:
+    """B − A on one row; p-values only where the row is `tested` and big enough, else a note says why not."""
     (deals_a, shares_a), (deals_b, shares_b) = a, b
-    n = len(deals_a)
-    fisher = stats.fisher_exact(
-        [[int(deals_b.sum()), n - int(deals_b.sum())], [int(deals_a.sum()), n - int(deals_a.sum())]]
-    )
-    z = stats.two_proportion_z_test(int(deals_b.sum()), n, int(deals_a.sum()), n)
-    only_a, only_b = (
-        int(((deals_a == 1) & (deals_b == 0)).sum()),
-        int(((deals_b == 1) & (deals_a == 0)).sum()),
-    )
-    mcnemar = stats.mcnemar_exact(only_a, only_b)
-    result = {
+    gains = ~np.isnan(shares_a)
+    only_a = int(((deals_a == 1) & (deals_b == 0)).sum())
+    only_b = int(((deals_b == 1) & (deals_a == 0)).sum())
+    result: dict[str, Any] = {
         "deal_rate_diff": float(deals_b.mean() - deals_a.mean()),
-        "discordant": mcnemar.n,
-        "mcnemar_p": mcnemar.p_value,
-        "fisher_p": fisher.p_value,
-        "z": z.statistic,
-        "z_p": z.p_value,
-        "share_scenarios": 0,
-        "surplus_share_diff": None,
+        "discordant": only_a + only_b,
+        "mcnemar_p": None,
+        "share_scenarios": int(gains.sum()),
+        "surplus_share_diff": float(np.mean(shares_b[gains] - shares_a[gains])) if gains.any() else None,
         "surplus_share_diff_ci": None,
         "permutation_p": None,
+        "permutation_method": None,
+        "deal_note": _untested(len(deals_a), tested),
+        "share_note": _untested(int(gains.sum()), tested),
     }
-    gains = ~np.isnan(shares_a)
-    if gains.any():
+    if len(deals_a) >= MIN_SCENARIOS and tested:
+        result["mcnemar_p"] = stats.mcnemar_exact(only_a, only_b).p_value
+    if gains.sum() >= MIN_SCENARIOS:
         interval = stats.paired_bootstrap(shares_b[gains], shares_a[gains], resamples=resamples)
-        permutation = stats.paired_permutation_test(shares_b[gains], shares_a[gains], resamples=PERMUTATIONS)
-        result |= {
-            "share_scenarios": int(gains.sum()),
-            "surplus_share_diff": interval.estimate,
-            "surplus_share_diff_ci": [interval.low, interval.high],
-            "permutation_p": permutation.p_value,
-        }
+        result["surplus_share_diff_ci"] = [interval.low, interval.high]
+        if tested:
+            permutation = stats.paired_permutation_test(shares_b[gains], shares_a[gains])
+            result |= {"permutation_p": permutation.p_value, "permutation_method": permutation.method}
     return result
 
 
-def _homogeneity(arrays: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any] | None:
-    """χ² of equal deal rates across the runs; None when every run had the same outcome on every scenario."""
-    deals = [int(d.sum()) for d, _ in arrays]
-    trials = [len(d) for d, _ in arrays]
-    if sum(deals) in (0, sum(trials)):
-        return None
-    test = stats.chi2_homogeneity(deals, trials)
-    return {"chi2": test.statistic, "dof": test.dof, "p": test.p_value}
+def _untested(n: int, tested: bool) -> str | None:
+    if n < MIN_SCENARIOS:
+        return NOTE_TOO_SMALL
+    return None if tested else NOTE_REPEATS_TIERS
+
+
+def _homogeneity(arrays: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """Cochran's Q of equal deal rates across all runs on the same scenarios (paired, unlike Pearson's χ²)."""
+    deals = np.column_stack([d for d, _ in arrays])
+    if len(deals) < MIN_SCENARIOS:
+        return {"q": None, "dof": len(arrays) - 1, "p": None, "note": NOTE_TOO_SMALL}
+    test = stats.cochran_q(deals)
+    return {"q": test.statistic, "dof": test.dof, "p": test.p_value, "note": None}
 
 
 def _cell(
@@ -116,12 +124,14 @@ def _cell(
     for tier, group in tiers.items():
         ids = [p[0].scenario_id for p in group]
         arrays = [_arrays([episodes[sid] for sid in ids], role) for episodes in by_run]
+        tested = tier != ALL_TIERS
         rows.append(
             {
                 "opponent": opponent,
                 "role": role,
                 "tier": tier,
                 "scenarios": len(ids),
+                "tested": tested,
                 "runs": {
                     label: {
                         "deals": int(deals.sum()),
@@ -131,22 +141,20 @@ def _cell(
                     for label, (deals, shares) in zip(labels, arrays, strict=True)
                 },
                 "pairs": [
-                    {"a": labels[i], "b": labels[j]} | _pair(arrays[i], arrays[j], resamples)
+                    {"a": labels[i], "b": labels[j]} | _pair(arrays[i], arrays[j], resamples, tested)
                     for i, j in combinations(range(len(runs)), 2)
                 ],
-                "homogeneity": _homogeneity(arrays) if len(runs) > 2 else None,
+                "homogeneity": _homogeneity(arrays) if len(runs) > 2 and tested else None,
             }
         )
     return rows
 
 
 def _with_holm(rows: list[dict[str, Any]]) -> int:
-    """Add `<test>_holm` beside every p-value, adjusted over all of them; returns the family's size."""
+    """Add `<test>_holm` beside every p-value, adjusted over the family (every test made); returns its size."""
     slots = []
     for row in rows:
-        slots += [
-            (pair, key) for pair in row["pairs"] for key in ("mcnemar_p", "fisher_p", "z_p", "permutation_p")
-        ]
+        slots += [(pair, key) for pair in row["pairs"] for key in ("mcnemar_p", "permutation_p")]
         slots += [(row["homogeneity"], "p")] if row["homogeneity"] else []
     for holder, key in slots:
         holder[f"{key}_holm"] = None
@@ -183,6 +191,7 @@ def compare_runs(run_dirs: Sequence[Path]) -> dict[str, Any]:
     tests = _with_holm(rows)
     return {
         "schema": COMPARE_SCHEMA,
+        "family": FAMILY,
         "runs": [
             {"label": label, "run_dir": str(run.run_dir), "model": run.config.model.to_dict()}
             for label, run in zip(labels, runs, strict=True)
@@ -193,8 +202,8 @@ def compare_runs(run_dirs: Sequence[Path]) -> dict[str, Any]:
 
 
 # -- markdown ---------------------------------------------------------------------------------------------------
-def _with_adjusted(p: float | None, adjusted: float | None) -> str:
-    return "–" if p is None else f"{p_value(p)} ({p_value(adjusted)})"
+def _with_adjusted(p: float | None, adjusted: float | None, note: str | None = None) -> str:
+    return (note or "–") if p is None else f"{p_value(p)} ({p_value(adjusted)})"
 
 
 def format_markdown(data: dict[str, Any]) -> str:
@@ -202,21 +211,19 @@ def format_markdown(data: dict[str, Any]) -> str:
     parts = [
         "# Eval comparison",
         f"Runs: {runs}. Differences are B − A on the scenarios every run finished (n); role is the model's. "
-        "Deal rates: exact McNemar on the paired outcomes, Fisher's exact and two-proportion z tests; the model's surplus share (no deal = 0, over "
-        "scenarios with gains): paired bootstrap 95% interval and sign-flip permutation test. p-values with "
-        f"their Holm adjustment over all {data['tests']} tests in brackets.",
+        "Deal rates: exact McNemar test on the paired outcomes; the model's surplus share (no deal = 0, over "
+        "scenarios with gains): paired bootstrap 95% interval and sign-flip permutation test (exact up to 40 "
+        "pairs, otherwise 100,000 random sign patterns). p-values with their Holm adjustment in brackets.",
+        f"Holm family ({data['tests']} tests): {data['family']}.",
         table(
-            ["opponent", "role", "tier", "n", "A", "B", "deal rate A → B", "McNemar p (Holm)", "Fisher p (Holm)",
-             "z p (Holm)",
-             "Δ share [95%]", "permutation p (Holm)"],
+            ["opponent", "role", "tier", "n", "A", "B", "deal rate A → B", "McNemar p (Holm)", "Δ share [95%]",
+             "permutation p (Holm)"],
             [
                 [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), pair["a"], pair["b"],
                  f"{num(row['runs'][pair['a']]['deal_rate'])} → {num(row['runs'][pair['b']]['deal_rate'])}",
-                 _with_adjusted(pair["mcnemar_p"], pair["mcnemar_p_holm"]),
-                 _with_adjusted(pair["fisher_p"], pair["fisher_p_holm"]),
-                 _with_adjusted(pair["z_p"], pair["z_p_holm"]),
+                 _with_adjusted(pair["mcnemar_p"], pair["mcnemar_p_holm"], pair["deal_note"]),
                  ci(pair["surplus_share_diff"], pair["surplus_share_diff_ci"]),
-                 _with_adjusted(pair["permutation_p"], pair["permutation_p_holm"])]
+                 _with_adjusted(pair["permutation_p"], pair["permutation_p_holm"], pair["share_note"])]
                 for row in data["rows"]
                 for pair in row["pairs"]
             ],
@@ -224,16 +231,14 @@ def format_markdown(data: dict[str, Any]) -> str:
     ]  # fmt: skip
     if len(data["runs"]) > 2:
         parts += [
-            "## Homogeneity of deal rates across all runs (Pearson χ²)",
+            "## Equal deal rates across all runs (Cochran's Q, paired)",
             table(
-                ["opponent", "role", "tier", "n", "χ²", "dof", "p (Holm)"],
+                ["opponent", "role", "tier", "n", "Q", "dof", "p (Holm)"],
                 [
-                    [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), num(h["chi2"], 2),
-                     str(h["dof"]), _with_adjusted(h["p"], h["p_holm"])]
-                    if (h := row["homogeneity"])
-                    else [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), "–", "–",
-                          "– (the same outcome everywhere)"]
+                    [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), num(h["q"], 2),
+                     str(h["dof"]), _with_adjusted(h["p"], h["p_holm"], h["note"])]
                     for row in data["rows"]
+                    if (h := row["homogeneity"])
                 ],
             ),
         ]  # fmt: skip

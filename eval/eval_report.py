@@ -47,10 +47,11 @@ def by_tier(played: Sequence[Played], tier_names: Sequence[str]) -> dict[str, li
     return {tier: group for tier, group in groups.items() if group} | {ALL_TIERS: list(played)}
 
 
-def _mean_ci(values: Sequence[float], resamples: int, seed: int) -> list[float] | None:
-    if not values:
+def _mean_ci(values: Sequence[float | None], resamples: int, seed: int) -> list[float] | None:
+    present = [value for value in values if value is not None]  # None only where a scenario has no gains
+    if not present:
         return None
-    interval = stats.bootstrap_ci(values, resamples=resamples, seed=seed)
+    interval = stats.bootstrap_ci(present, resamples=resamples, seed=seed, bounds=(0.0, 1.0))
     return [interval.low, interval.high]
 
 
@@ -59,7 +60,11 @@ def _efficiency_ci(played: Sequence[Played], resamples: int, seed: int) -> list[
     if gains[:, 1].sum() <= 0:
         return None
     interval = stats.bootstrap_ci(
-        gains, lambda rows: pooled_efficiency(rows[:, 0], rows[:, 1]), resamples=resamples, seed=seed
+        gains,
+        lambda rows: pooled_efficiency(rows[:, 0], rows[:, 1]),
+        resamples=resamples,
+        seed=seed,
+        bounds=(0.0, 1.0),
     )
     return [interval.low, interval.high]
 
@@ -93,6 +98,7 @@ def cell_stats(
         "irrational_deals": summary["irrational_deals"][role],  # the model traded at a loss
         "irrational_deals_opponent": summary["irrational_deals"][other_role(role)],
         "scenarios_with_zone": len(with_zone),
+        "scenarios_without_zone": sum(o.buyer_value < o.seller_cost for o in outcomes),
         "missed_deals": sum(not o.deal for o in with_zone),  # no deal although v > c
         "walk_aways_when_possible": sum(
             o.end_reason == "walked_away" and o.ended_by == role for o in with_zone
@@ -105,7 +111,8 @@ def cell_stats(
 def build_eval(run: EvalRun) -> dict[str, Any]:
     """eval.json's content for a run directory read back by `eval.runner.load_run`."""
     config, resamples = run.config, run.config.bootstrap_resamples
-    cells, discrimination = [], []
+    cells: list[dict[str, Any]] = []
+    discrimination: list[dict[str, Any]] = []
     pooled: dict[Role, list[Played]] = {"buyer": [], "seller": []}
     for (opponent, role), records in run.records.items():
         played = played_of(records)
@@ -135,7 +142,7 @@ def build_eval(run: EvalRun) -> dict[str, Any]:
         "episodes_stored": sum(len(records) for records in run.records.values()),
         "cells": cells,
         "price_discrimination": discrimination,
-        "theory": theory_by_tier(run.scenarios, run.tier_names),
+        "theory": theory_by_tier(run.scenarios, run.tier_names, config.scenarios),
     }
 
 
@@ -156,7 +163,7 @@ def _results_table(cells: list[dict[str, Any]]) -> str:
              ci(c["efficiency"], c["efficiency_ci"]), num(c["mean_rounds_to_deal"], 2),
              num(c["violations_per_episode"], 2), str(c["irrational_deals"]),
              _count(c["missed_deals"], c["scenarios_with_zone"]), str(c["walk_aways_when_possible"]),
-             _count(c["deals_without_zone"], c["episodes"] - c["scenarios_with_zone"])]
+             _count(c["deals_without_zone"], c["scenarios_without_zone"])]
             for c in cells
         ],
     )  # fmt: skip
@@ -180,18 +187,38 @@ def _theory_table(by_tier_theory: dict[str, Any]) -> str:
     for tier, benchmarks in by_tier_theory.items():
         ref = reference_points(benchmarks)
         nash, proposer = ref["nash_share"], ref["random_proposer_share"]
+        double_auction = (
+            f"{ci(ref['chatterjee_samuelson_efficiency'], ref['chatterjee_samuelson_efficiency_ci'])} "
+            f"({num(ref['chatterjee_samuelson_trade_rate'])})"
+            if ref["chatterjee_samuelson_efficiency"] is not None
+            else "not an equilibrium"
+        )
         lines.append(
-            [tier, str(benchmarks["draws"]), num(ref["first_best_trade_rate"]),
-             f"{num(ref['chatterjee_samuelson_efficiency'])} ({num(ref['chatterjee_samuelson_trade_rate'])})",
-             f"{num(ref['best_posted_price_efficiency'])} ({num(ref['best_posted_price_trade_rate'])})",
+            [tier, str(benchmarks["draws"]), num(ref["first_best_trade_rate"]), double_auction,
+             f"{ci(ref['best_posted_price_efficiency'], ref['best_posted_price_efficiency_ci'])} "
+             f"({num(ref['best_posted_price_trade_rate'])})",
              f"{num(nash['buyer'])} / {num(nash['seller'])}",
-             f"{num(proposer['buyer'])} / {num(proposer['seller'])} ({num(ref['random_proposer_efficiency'])})"]
+             f"{num(proposer['buyer'])} / {num(proposer['seller'])} "
+             f"({ci(ref['random_proposer_efficiency'], ref['random_proposer_efficiency_ci'])})"]
         )  # fmt: skip
     return table(
-        ["tier", "draws", "first-best trade rate", "Chatterjee–Samuelson k=½ efficiency (trade)",
-         "best posted price efficiency (trade)", "Nash split buyer / seller",
-         "random proposer buyer / seller (efficiency)"],
+        ["tier", "draws", "first-best trade rate", "k-double auction k=½ efficiency [95%] (trade)",
+         "best posted price efficiency [95%] (trade)", "Nash split buyer / seller",
+         "random proposer buyer / seller (efficiency [95%])"],
         lines,
+    )  # fmt: skip
+
+
+def _prior_line(by_tier_theory: dict[str, Any]) -> str:
+    prior = next(iter(by_tier_theory.values()))["prior"]
+    best = prior["second_best"]
+    return (
+        f"Under the prior drawn ({prior['prior']}), efficiency over first-best: second-best (IC, IR, "
+        f"budget-balanced) {num(best['efficiency'])} ± {num(best['grid_error'])} (grid error; {best['method']}), "
+        f"best posted price {num(prior['best_posted_price']['efficiency'])}, random proposer "
+        f"{num(prior['random_proposer']['efficiency'])}. The k-double auction's linear strategies are "
+        + ("an equilibrium of this prior (its column is a double-auction value, not the second-best)."
+           if prior["linear_equilibrium"] else "not an equilibrium of this prior, so no double-auction value is shown.")
     )  # fmt: skip
 
 
@@ -209,7 +236,7 @@ def format_markdown(data: dict[str, Any]) -> str:
         "Role is the model's. Deal rate with a Wilson 95% interval; the model's share of the gains from trade "
         "among deals and over all scenarios with gains (no deal = 0), and efficiency (realised over available "
         "gains), with bootstrap 95% intervals. Irrational: deals at a loss to the model; missed deals: no deal "
-        "although v > c; walk-aways: the model left although v > c; no-zone deals: deals although v < c.",
+        "although v > c; walk-aways: the model left although v > c; no-zone deals: deals although v < c, over the scenarios with v < c (ties v = c in neither count).",
         _results_table(data["cells"]),
         "## Strategy",
         "First offer over the model's own value (anchoring), where it sits in the public prior (0 bottom, 1 top), "
@@ -232,8 +259,11 @@ def format_markdown(data: dict[str, Any]) -> str:
             ],
         ),  # fmt: skip
         "## Theory on the same scenarios",
-        "Monte Carlo on these scenarios' draws, each on the unit square of its public prior (`eval.theory`). "
-        "Shares are each side's total surplus over the total available gains.",
+        _prior_line(data["theory"]),
+        "Below, Monte Carlo on these scenarios' draws, each on the unit square of its public prior, with every "
+        "rule (posted price, take-it-or-leave-it offers) fixed on the prior, not on these draws; normal 95% "
+        "intervals over draws, clipped to [0, 1]. Shares are means of per-scenario shares over scenarios with "
+        "gains (no deal = 0), like the model's unconditional share. See docs/theory.md.",
         _theory_table(data["theory"]),
     ]
     if data.get("plots"):

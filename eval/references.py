@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from haggle.env.outcome import prior_position
 from haggle.env.scenario import SamplerConfig, Scenario
-from haggle.eval import theory
+from haggle.eval import second_best, theory
 
 ALL_TIERS = "all"
 PRIOR_WIDTHS = (
@@ -26,6 +26,58 @@ ALPHA_GRID = [i / 50 for i in range(51)]
 def closed_forms_hold(config: SamplerConfig) -> bool:
     """The closed forms assume independent uniform values; a forced no-zone share breaks independence."""
     return config.value_model == "uniform" and config.no_zone_share is None
+
+
+CS_EQUILIBRIUM_TOLERANCE = (
+    0.01  # best responses gaining under 1% mean the linear strategies are an equilibrium
+)
+
+
+def prior_key(config: SamplerConfig) -> tuple[Any, ...]:
+    """What fixes the prior on the unit square (scale and catalogue do not)."""
+    hotel = tuple(sorted((k, repr(v)) for k, v in config.hotel.items()))
+    domain = config.domains[0] if config.value_model == "hotel_room_block" else None
+    return (config.value_model, config.correlation, config.no_zone_share, hotel, domain)
+
+
+_PRIOR_THEORY: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def prior_theory(config: SamplerConfig, k: float = 0.5) -> dict[str, Any]:
+    """The second-best, best posted price, random proposer and the k-double auction's status under the prior
+    `config` draws (`eval.second_best`), JSON-ready; computed once per prior and process."""
+    key = (*prior_key(config), k)
+    if key not in _PRIOR_THEORY:
+        prior = second_best.prior_table(config, second_best.FINE_GRID)
+        found = second_best.second_best(prior)
+        price, posted = second_best.posted_price(prior)
+        buyer_offers, seller_offers = second_best.monopoly_offers(prior)
+        gain = second_best.linear_equilibrium_gain(prior.coarser().coarser(), k)
+        _PRIOR_THEORY[key] = {
+            "prior": prior.source,
+            "second_best": {
+                "efficiency": found.efficiency,
+                "method": found.method,
+                "grid_error": found.grid_error,
+            },
+            "best_posted_price": {"position": price, **vars(posted)},
+            "random_proposer": vars(second_best.random_proposer(prior)),
+            "first_best_gains": prior.first_best_gains,
+            "linear_best_response_gain": gain,
+            "linear_equilibrium": gain <= CS_EQUILIBRIUM_TOLERANCE,
+            "offers": [buyer_offers.tolist(), seller_offers.tolist()],
+        }
+    return _PRIOR_THEORY[key]
+
+
+def prior_rules(config: SamplerConfig, k: float = 0.5) -> dict[str, Any]:
+    """The rules the Monte Carlo rows play, fixed on the prior: `eval.theory.monte_carlo_benchmarks`'s keywords."""
+    found = prior_theory(config, k)
+    return {
+        "posted_position": found["best_posted_price"]["position"],
+        "offers": tuple(np.array(side) for side in found["offers"]),
+        "linear_equilibrium": found["linear_equilibrium"],
+    }
 
 
 def unit_draws(scenarios: Sequence[Scenario]) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +94,9 @@ def tiers_of(scenarios: Sequence[Scenario], tier_names: Sequence[str]) -> dict[s
 
 
 # -- `haggle theory` ---------------------------------------------------------------------------------------------
-def tier_benchmarks(scenarios: Sequence[Scenario], k: float, alphas: tuple[float, ...]) -> dict[str, Any]:
+def tier_benchmarks(
+    scenarios: Sequence[Scenario], config: SamplerConfig, k: float, alphas: tuple[float, ...]
+) -> dict[str, Any]:
     """One tier's reference points. Money stays in the currency when every scenario shares one support and
     currency; otherwise each draw is mapped onto its own support and money is in prior widths."""
     supports = {(s.value_low, s.value_high) for s in scenarios}
@@ -53,17 +107,22 @@ def tier_benchmarks(scenarios: Sequence[Scenario], k: float, alphas: tuple[float
         costs = np.array([s.seller_cost for s in scenarios])
     else:
         (values, costs), low, high, units = unit_draws(scenarios), 0.0, 1.0, PRIOR_WIDTHS
-    return {"units": units, **theory.benchmarks_for(values, costs, low, high, k, alphas=alphas)}
+    rules = prior_rules(config, k)
+    return {"units": units, **theory.benchmarks_for(values, costs, low, high, k, alphas=alphas, **rules)}
 
 
 # -- the eval report and its plots -------------------------------------------------------------------------------
 def theory_by_tier(
-    scenarios: Sequence[Scenario], tier_names: Sequence[str], k: float = 0.5
+    scenarios: Sequence[Scenario], tier_names: Sequence[str], config: SamplerConfig, k: float = 0.5
 ) -> dict[str, Any]:
-    """`eval.theory.benchmarks_for` on each tier's draws (and all of them), every draw on its unit prior."""
+    """`eval.theory.benchmarks_for` on each tier's draws (and all of them), every draw on its unit prior, with
+    rules fixed on the prior; each tier also carries the prior's own values (`prior_theory`)."""
     groups = tiers_of(scenarios, tier_names) | {ALL_TIERS: list(scenarios)}
+    rules, on_prior = prior_rules(config, k), prior_theory(config, k)
+    population = {key: value for key, value in on_prior.items() if key != "offers"}
     return {
-        tier: theory.benchmarks_for(*unit_draws(group), 0.0, 1.0, k=k, alphas=())
+        tier: theory.benchmarks_for(*unit_draws(group), 0.0, 1.0, k=k, alphas=(), **rules)
+        | {"prior": population}
         for tier, group in groups.items()
     }
 
@@ -71,14 +130,19 @@ def theory_by_tier(
 def reference_points(benchmarks: dict[str, Any]) -> dict[str, Any]:
     """The reference points a table or plot shows, from one tier's Monte Carlo benchmarks."""
     found = benchmarks["monte_carlo"]
+    # per-draw shares (no deal = 0), the estimand of the model's points they sit beside
     shares = {
-        name: {"buyer": found[name]["buyer_share"], "seller": found[name]["seller_share"]}
+        name: {"buyer": found[name]["buyer_share_per_draw"], "seller": found[name]["seller_share_per_draw"]}
         for name in ("nash_bargaining", "random_proposer")
     }
+    double_auction = found.get("chatterjee_samuelson") or {}
     return {
         "first_best_trade_rate": found["first_best"]["trade_rate"],
-        "chatterjee_samuelson_efficiency": found["chatterjee_samuelson"]["efficiency"],
-        "chatterjee_samuelson_trade_rate": found["chatterjee_samuelson"]["trade_rate"],
+        "chatterjee_samuelson_efficiency": double_auction.get("efficiency"),
+        "chatterjee_samuelson_efficiency_ci": double_auction.get("efficiency_ci"),
+        "chatterjee_samuelson_trade_rate": double_auction.get("trade_rate"),
+        "best_posted_price_efficiency_ci": found["best_posted_price"]["efficiency_ci"],
+        "random_proposer_efficiency_ci": found["random_proposer"]["efficiency_ci"],
         "best_posted_price_efficiency": found["best_posted_price"]["efficiency"],
         "best_posted_price_trade_rate": found["best_posted_price"]["trade_rate"],
         "nash_share": shares["nash_bargaining"],
@@ -95,7 +159,7 @@ def reference_efficiencies(config: SamplerConfig) -> dict[str, float]:
     if not closed_forms_hold(config):
         return {}
     return {
-        "second-best (Chatterjee–Samuelson)": theory.CS_EFFICIENCY,
+        "second-best (Myerson–Satterthwaite; = Chatterjee–Samuelson here)": theory.CS_EFFICIENCY,
         "best posted price": theory.POSTED_PRICE_EFFICIENCY,
     }
 

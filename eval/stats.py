@@ -15,6 +15,10 @@ from scipy import stats as scipy_stats
 
 # Rows resampled at once by the mean's fast path: bounds the index matrix at a few million entries.
 _BOOTSTRAP_CELLS_PER_CHUNK = 4_000_000
+# The sign-flip test counts all 2^n patterns up to this many pairs (two halves of 2^20 sums, well under a second);
+# beyond it, this many random patterns: a smallest p of 1e-5, so Holm over a family of 100 can still reach 0.001.
+EXACT_SIGN_FLIPS_UP_TO = 40
+MONTE_CARLO_FLIPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,14 @@ class Interval:
 
 @dataclass(frozen=True)
 class Significance:
-    """The outcome of a hypothesis test: its statistic, p-value, sample size and (for χ²) degrees of freedom."""
+    """The outcome of a hypothesis test: its statistic, p-value, sample size, (for χ²) degrees of freedom, and
+    how the p-value was found where that varies with n ("exact" or "monte carlo")."""
 
     statistic: float
     p_value: float
     n: int
     dof: int | None = None
+    method: str | None = None
 
 
 def _z(confidence: float) -> float:
@@ -65,34 +71,11 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> In
     return Interval(rate, float(low), float(high), trials, confidence)
 
 
-def fisher_exact(table: Sequence[Sequence[int]]) -> Significance:
-    """Fisher's exact test on a 2×2 table [[deals_a, no_deals_a], [deals_b, no_deals_b]] (two-sided).
-    Exact, so it is the right test for two deal rates when counts are small or near 0 or n.
-    The statistic is the sample odds ratio (infinite when a cell is zero)."""
-    counts = np.asarray(table, dtype=int)
-    if counts.shape != (2, 2) or (counts < 0).any():
-        raise ValueError("fisher_exact needs a 2×2 table of non-negative counts")
-    odds_ratio, p_value = scipy_stats.fisher_exact(counts)
-    return Significance(float(odds_ratio), float(p_value), int(counts.sum()))
-
-
-def two_proportion_z_test(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> Significance:
-    """Two-sided z test that two deal rates are equal, with the pooled standard error.
-    The large-sample companion of `fisher_exact`; the statistic is z for rate a minus rate b."""
-    if min(trials_a, trials_b) < 1:
-        raise ValueError("both groups need at least one trial")
-    pooled = (successes_a + successes_b) / (trials_a + trials_b)
-    standard_error = np.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
-    if standard_error == 0:  # both rates 0 or both 1: no evidence of a difference
-        return Significance(0.0, 1.0, trials_a + trials_b)
-    z = (successes_a / trials_a - successes_b / trials_b) / standard_error
-    return Significance(float(z), float(2 * scipy_stats.norm.sf(abs(z))), trials_a + trials_b)
-
-
 def mcnemar_exact(only_a: int, only_b: int) -> Significance:
     """Exact McNemar test for paired deal outcomes: of the scenarios where exactly one of two models closed a deal,
     `only_a` went to A and `only_b` to B; under equal deal rates each is Binomial(only_a + only_b, 1/2). On paired
-    scenarios it is sharper than Fisher's test, which ignores the pairing. The statistic is only_b - only_a."""
+    scenarios it is the one test of equal deal rates: Fisher's exact and the two-proportion z test treat the two
+    samples as independent and ignore the pairing. The statistic is only_b - only_a."""
     if min(only_a, only_b) < 0:
         raise ValueError("discordant counts must be non-negative")
     discordant = only_a + only_b
@@ -121,6 +104,24 @@ def chi2_homogeneity(successes: Sequence[int], trials: Sequence[int]) -> Signifi
     return Significance(statistic, float(scipy_stats.chi2.sf(statistic, dof)), int(totals.sum()), dof)
 
 
+def cochran_q(outcomes: np.ndarray | Sequence[Sequence[int]]) -> Significance:
+    """Cochran's Q test that several models share one deal rate on the same scenarios: `outcomes` is scenarios ×
+    models of 0/1. The paired counterpart of the χ² homogeneity test (with two models it is McNemar's χ²); the
+    p-value is χ² with (models - 1) degrees of freedom, a large-sample approximation. Scenarios where every model
+    had the same outcome carry no evidence; with none left, p = 1."""
+    table = np.asarray(outcomes, dtype=int)
+    if table.ndim != 2 or table.shape[1] < 2 or len(table) < 1 or not np.isin(table, (0, 1)).all():
+        raise ValueError("cochran_q needs a scenarios × models table of 0/1 outcomes for at least two models")
+    models = table.shape[1]
+    per_model, per_scenario = table.sum(axis=0), table.sum(axis=1)
+    denominator = models * per_scenario.sum() - (per_scenario**2).sum()
+    dof = models - 1
+    if denominator == 0:
+        return Significance(0.0, 1.0, len(table), dof)
+    statistic = dof * (models * (per_model**2).sum() - per_model.sum() ** 2) / denominator
+    return Significance(float(statistic), float(scipy_stats.chi2.sf(statistic, dof)), len(table), dof)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Means over scenarios
 
@@ -132,12 +133,17 @@ def bootstrap_ci(
     resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> Interval:
     """Percentile bootstrap interval for `statistic` (default: the mean) of `data`, resampling its rows.
 
     Rows are the independent units (scenarios), so a 2-D `data` keeps each scenario's columns together, which is
     how ratios such as realised/available gains are bootstrapped. Resamples on which the statistic is undefined
     (NaN) are skipped.
+
+    `bounds` is the range a bounded statistic (an efficiency, a rate) cannot leave. When every resample lands on
+    one bound (18 of 18 efficient deals), the percentile interval is a single point that claims certainty the
+    sample cannot give; the interval is then the Wilson interval of n/n (or 0/n) set onto the bounds.
     """
     values = np.asarray(data, dtype=float)
     if len(values) < 1:
@@ -164,7 +170,16 @@ def bootstrap_ci(
         estimate = float(statistic(values))
         replicates = np.array([statistic(values[rng.integers(0, n, size=n)]) for _ in range(resamples)])
     low, high = np.nanquantile(replicates, [tail, 1 - tail])
+    if bounds is not None and low == high and estimate in bounds:
+        return _at_a_bound(estimate, bounds, n, confidence)
     return Interval(estimate, float(low), float(high), n, confidence)
+
+
+def _at_a_bound(estimate: float, bounds: tuple[float, float], n: int, confidence: float) -> Interval:
+    floor, ceiling = bounds
+    wilson = wilson_interval(n if estimate == ceiling else 0, n, confidence)
+    width = ceiling - floor
+    return Interval(estimate, floor + width * wilson.low, floor + width * wilson.high, n, confidence)
 
 
 def _paired_differences(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -192,22 +207,56 @@ def paired_permutation_test(
     a: Sequence[float] | np.ndarray,
     b: Sequence[float] | np.ndarray,
     *,
-    resamples: int = 9999,
+    resamples: int = MONTE_CARLO_FLIPS,
     seed: int = 0,
 ) -> Significance:
-    """Two-sided sign-flip permutation test that mean(a - b) = 0 on paired scenarios. Exact (all 2^n
-    flips) when 2^n <= `resamples`, Monte Carlo otherwise; the statistic is the mean difference."""
+    """Two-sided sign-flip permutation test that mean(a - b) = 0 on paired scenarios; the statistic is the mean
+    difference. Exact up to `EXACT_SIGN_FLIPS_UP_TO` pairs: all 2^n sign patterns are counted, so the p-value can
+    be as small as 2/2^n (a Monte Carlo p-value cannot go below 1/(resamples + 1), which Holm over a large family
+    turns into a floor no effect can pass). Beyond that, `resamples` random sign patterns, p = (hits + 1) /
+    (resamples + 1), which never understates p."""
     differences = _paired_differences(a, b)
-    result = scipy_stats.permutation_test(
-        (differences,),
-        lambda d, axis: np.mean(d, axis=axis),
-        permutation_type="samples",
-        vectorized=True,
-        n_resamples=resamples,
-        alternative="two-sided",
-        rng=np.random.default_rng(seed),
-    )
-    return Significance(float(result.statistic), float(result.pvalue), len(differences))
+    n = len(differences)
+    observed = abs(differences.sum())
+    # a pattern is as extreme as the data when its |sum| reaches the observed one, up to rounding
+    threshold = observed - 1e-9 * max(1.0, np.abs(differences).sum())
+    if n <= EXACT_SIGN_FLIPS_UP_TO:
+        p_value, method = _exact_sign_flip_p(np.abs(differences), threshold), "exact"
+    else:
+        p_value, method = _monte_carlo_sign_flip_p(differences, threshold, resamples, seed), "monte carlo"
+    return Significance(float(differences.mean()), min(1.0, p_value), n, method=method)
+
+
+def _signed_sums(magnitudes: np.ndarray) -> np.ndarray:
+    """The sum of ±m_i over all 2^len(m) sign patterns, sorted."""
+    sums = np.zeros(1)
+    for magnitude in magnitudes:
+        sums = np.concatenate([sums + magnitude, sums - magnitude])
+    return np.sort(sums)
+
+
+def _exact_sign_flip_p(magnitudes: np.ndarray, threshold: float) -> float:
+    """P(|Σ ±m_i| >= threshold) over all sign patterns, counted by meeting in the middle: the sums of each half
+    (2^(n/2) each) are paired by a sorted search instead of listing all 2^n patterns."""
+    if threshold <= 0:
+        return 1.0
+    half = len(magnitudes) // 2
+    first, second = _signed_sums(magnitudes[:half]), _signed_sums(magnitudes[half:])
+    # patterns with sum >= threshold; by symmetry (flip every sign) as many have sum <= -threshold
+    upper = (len(second) - np.searchsorted(second, threshold - first, side="left")).sum()
+    return float(2 * upper / (len(first) * len(second)))
+
+
+def _monte_carlo_sign_flip_p(differences: np.ndarray, threshold: float, resamples: int, seed: int) -> float:
+    if resamples < 1:
+        raise ValueError("resamples must be at least 1")
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _BOOTSTRAP_CELLS_PER_CHUNK // len(differences))
+    hits = 0
+    for start in range(0, resamples, chunk):
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(chunk, resamples - start), len(differences)))
+        hits += int((np.abs(signs @ differences) >= threshold).sum())
+    return (hits + 1) / (resamples + 1)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ uniform on the support [low, high] unless stated otherwise. Two kinds of numbers
 * closed forms for independent U[low, high]²: ratios (efficiency, trade probability, surplus shares) do not depend
   on the support, expected gains and surpluses scale with its width;
 * Monte Carlo on the very scenario draws the models played, so that models and reference points share their luck.
-  These apply each mechanism's rule (built for the uniform prior over the support, except the empirical-prior
-  take-it-or-leave-it offers) to whatever the draws are, so they stay meaningful for correlated value models,
-  where the closed forms no longer hold.
+  Each mechanism's rule is fixed before the draws are seen: a posted price and take-it-or-leave-it offers optimal
+  under the config's prior (`eval.second_best`, which also computes the second-best for that prior), never
+  optimised on the draws they are scored on.
 
 Sources: Nash (1950) and its generalised weights; Myerson and Satterthwaite (1983); the k-double auction of
 Chatterjee and Samuelson (1983); Peski (2023), "Bargaining with mechanisms and two-sided incomplete information", for
@@ -30,7 +30,7 @@ ALPHA_MODES: tuple[AlphaMode, ...] = ("binary", "continuous", "noisy")
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 FIRST_BEST_GAINS = 1 / 6  # E[max(v - c, 0)] for independent U[0, 1] values
-CS_EFFICIENCY = 27 / 32  # Chatterjee–Samuelson at k = 1/2: 9/64 of 1/6, the Myerson–Satterthwaite second-best
+CS_EFFICIENCY = 27 / 32  # Chatterjee–Samuelson at k = 1/2: 9/64 of 1/6 (for U[0, 1]² also the second-best)
 POSTED_PRICE_EFFICIENCY = 3 / 4  # best single price 1/2: gains 1/8
 RANDOM_MONOPOLY_EFFICIENCY = 3 / 4  # either side's monopoly offer leaves a quarter of the gains unrealised
 
@@ -42,9 +42,7 @@ UNIFORM_COUNTERPART = {
     "nash_bargaining": "nash_bargaining",
     "chatterjee_samuelson": "chatterjee_samuelson",
     "best_posted_price": "best_posted_price",
-    "midpoint_posted_price": "best_posted_price",
     "random_proposer": "random_proposer",
-    "random_proposer_empirical": "random_proposer",
 }
 
 
@@ -67,6 +65,10 @@ class Benchmark:
     efficiency_ci: tuple[float, float] | None = None
     mean_gains_ci: tuple[float, float] | None = None
     price: float | None = None  # the single price, for a posted price
+    # each side's mean per-draw share over draws with gains (no trade = 0): the estimand of a model's
+    # unconditional share, so reference lines beside a model's points use these
+    buyer_share_per_draw: float | None = None
+    seller_share_per_draw: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,49 +216,6 @@ def chatterjee_samuelson_outcomes(
     return _priced(v, c, trade, np.where(trade, k * bid + (1 - k) * ask, np.nan))
 
 
-def best_posted_price(buyer_values: Array, seller_costs: Array) -> float:
-    """The single price that maximises realised gains on these draws, found exactly.
-
-    Gains at price p are G(p) = Σ_{c_i <= p} g_i - Σ_{v_i < p} g_i over draws with g_i = v_i - c_i > 0: a step
-    function that only rises at some c_i, so the maximum is attained at a cost. Of the optimal prices, we return
-    the middle of the interval that trades the same draws: [best cost, lowest value among the traders].
-    NaN when no draw has gains to trade.
-    """
-    v, c = _draws(buyer_values, seller_costs)
-    has_gains = v > c
-    if not has_gains.any():
-        return float("nan")
-    v, c = v[has_gains], c[has_gains]
-    gains = v - c
-    by_cost, by_value = np.argsort(c), np.argsort(v)
-    gains_from_costs = np.concatenate([[0.0], np.cumsum(gains[by_cost])])
-    gains_from_values = np.concatenate([[0.0], np.cumsum(gains[by_value])])
-    candidates = c[by_cost]
-    realised = (
-        gains_from_costs[np.searchsorted(candidates, candidates, side="right")]
-        - gains_from_values[np.searchsorted(v[by_value], candidates, side="left")]
-    )
-    best = float(candidates[int(np.argmax(realised))])
-    lowest_trading_value = float(v[(c <= best) & (v >= best)].min())
-    return (best + lowest_trading_value) / 2
-
-
-def buyer_offers_empirical(buyer_values: Array, seller_costs: Array) -> Array:
-    """The buyer's monopsony price when the prior on costs is the empirical distribution of `seller_costs`:
-    argmax over p of (v - p)·F̂(p). NaN where no price leaves the buyer a positive expected surplus."""
-    return _best_take_it_or_leave_it(
-        np.asarray(buyer_values, dtype=float), np.asarray(seller_costs, dtype=float)
-    )
-
-
-def seller_offers_empirical(seller_costs: Array, buyer_values: Array) -> Array:
-    """The seller's monopoly price against the empirical distribution of `buyer_values`: argmax (p - c)·P̂(v >= p).
-    The mirror image of the buyer's problem (negate everything)."""
-    return -_best_take_it_or_leave_it(
-        -np.asarray(seller_costs, dtype=float), -np.asarray(buyer_values, dtype=float)
-    )
-
-
 def random_proposer_outcomes(
     buyer_values: Array,
     seller_costs: Array,
@@ -264,23 +223,26 @@ def random_proposer_outcomes(
     high: float,
     *,
     buyer_proposes: float = 0.5,
-    prior: Literal["uniform", "empirical"] = "uniform",
+    offers: tuple[Array, Array] | None = None,
 ) -> DrawOutcomes:
     """Random-proposer take-it-or-leave-it: with probability `buyer_proposes` the buyer makes its monopsony offer,
-    otherwise the seller makes its monopoly offer, each against the prior (uniform on the support, or the empirical
-    distribution of the other side's draws). Outcomes are expectations over the coin, not a sampled coin."""
+    otherwise the seller makes its monopoly offer. `offers` are each side's offers on an evenly spaced grid of
+    its own positions on the unit prior (`eval.second_best.monopoly_offers`, optimal under the true conditional
+    prior); None means the offers for independent uniform values. Outcomes are expectations over the coin."""
     if not 0 <= buyer_proposes <= 1:
         raise ValueError("buyer_proposes must be a probability")
     v, c = _draws(buyer_values, seller_costs)
-    if prior == "uniform":
+    if offers is None:
         buyer_prices, seller_prices = buyer_offers_uniform(v, low, high), seller_offers_uniform(c, low, high)
-    elif prior == "empirical":
-        buyer_prices, seller_prices = buyer_offers_empirical(v, c), seller_offers_empirical(c, v)
     else:
-        raise ValueError("prior must be 'uniform' or 'empirical'")
+        width = _width(low, high)
+        grid = (np.arange(len(offers[0])) + 0.5) / len(offers[0])
+        buyer_prices = low + width * np.interp((v - low) / width, grid, offers[0])
+        seller_prices = low + width * np.interp((c - low) / width, grid, offers[1])
     buyer_turn, seller_turn = trade_at_prices(v, c, buyer_prices), trade_at_prices(v, c, seller_prices)
 
-    def mix(first: Array, second: Array) -> Array:
+    def mix(first: Array | None, second: Array | None) -> Array:
+        assert first is not None and second is not None  # trade_at_prices always prices its trades
         return buyer_proposes * first + (1 - buyer_proposes) * second
 
     return DrawOutcomes(
@@ -292,7 +254,7 @@ def random_proposer_outcomes(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Efficiency in the disclosure rate α (Drakos), against the k = 1/2 second-best
+# Efficiency in the disclosure rate α (Drakos), against k = 1/2 double-auction play
 
 
 def disclosure_outcomes(
@@ -390,6 +352,14 @@ def summarise_mechanism(
     def share(surplus: Array | None) -> float | None:
         return None if surplus is None or total_available <= 0 else float(surplus.sum()) / total_available
 
+    def per_draw(surplus: Array | None) -> float | None:
+        with_gains = available > 0
+        return (
+            None
+            if surplus is None or not with_gains.any()
+            else float((surplus / np.where(with_gains, available, 1))[with_gains].mean())
+        )
+
     return Benchmark(
         name=name,
         efficiency=efficiency,
@@ -402,32 +372,41 @@ def summarise_mechanism(
         if outcomes.seller_surplus is None
         else float(outcomes.seller_surplus.mean()),
         draws=draws,
-        efficiency_ci=efficiency_ci,
+        efficiency_ci=None if efficiency_ci is None else _unit_interval(efficiency_ci),
         mean_gains_ci=gains_ci,
         price=None if price is None or np.isnan(price) else float(price),
+        buyer_share_per_draw=per_draw(outcomes.buyer_surplus),
+        seller_share_per_draw=per_draw(outcomes.seller_surplus),
     )
 
 
 def monte_carlo_benchmarks(
-    buyer_values: Array, seller_costs: Array, low: float, high: float, k: float = 0.5
+    buyer_values: Array,
+    seller_costs: Array,
+    low: float,
+    high: float,
+    k: float = 0.5,
+    *,
+    posted_position: float = 0.5,
+    offers: tuple[Array, Array] | None = None,
+    linear_equilibrium: bool = True,
 ) -> dict[str, Benchmark]:
-    """Every mechanism on the same draws. The best posted price is chosen on these draws, so on a few hundred of
-    them it flatters itself by several points of efficiency; the midpoint of the support (the best price under the
-    uniform prior) is its out-of-sample counterpart. Keys map to closed forms through `UNIFORM_COUNTERPART`."""
+    """Every mechanism on the same draws, each with rules fixed before the draws are seen: the posted price at
+    `posted_position` of the support and the random proposer's `offers`, both optimal under the prior
+    (`eval.second_best`; the defaults are optimal for independent uniform values). The k-double auction's linear
+    strategies are played only where they are an equilibrium of the prior (`linear_equilibrium`)."""
     v, c = _draws(buyer_values, seller_costs)
-    price = best_posted_price(v, c)
-    prices = {"best_posted_price": price, "midpoint_posted_price": (low + high) / 2}
+    price = low + posted_position * _width(low, high)
     outcomes = {
         "first_best": first_best_outcomes(v, c),
         "nash_bargaining": nash_bargaining_outcomes(v, c),
-        "chatterjee_samuelson": chatterjee_samuelson_outcomes(v, c, low, high, k),
         "best_posted_price": trade_at_prices(v, c, price),
-        "midpoint_posted_price": trade_at_prices(v, c, (low + high) / 2),
-        "random_proposer": random_proposer_outcomes(v, c, low, high),
-        "random_proposer_empirical": random_proposer_outcomes(v, c, low, high, prior="empirical"),
+        "random_proposer": random_proposer_outcomes(v, c, low, high, offers=offers),
     }
+    if linear_equilibrium:
+        outcomes["chatterjee_samuelson"] = chatterjee_samuelson_outcomes(v, c, low, high, k)
     return {
-        name: summarise_mechanism(name, result, v, c, price=prices.get(name))
+        name: summarise_mechanism(name, result, v, c, price=price if name == "best_posted_price" else None)
         for name, result in outcomes.items()
     }
 
@@ -439,6 +418,7 @@ def benchmarks_for(
     high: float,
     k: float = 0.5,
     alphas: tuple[float, ...] = DEFAULT_ALPHAS,
+    **prior_rules: Any,
 ) -> dict[str, Any]:
     """All reference points for one set of draws, as JSON-ready values: Monte Carlo on the draws, the uniform
     closed forms for the same support, and the disclosure curves at `alphas` (on the draws and in closed form)."""
@@ -449,7 +429,8 @@ def benchmarks_for(
         "support": {"low": float(low), "high": float(high)},
         "k": k,
         "monte_carlo": {
-            name: _json_ready(b) for name, b in monte_carlo_benchmarks(v, c, low, high, k).items()
+            name: _json_ready(b)
+            for name, b in monte_carlo_benchmarks(v, c, low, high, k, **prior_rules).items()
         },
         "uniform": {name: _json_ready(b) for name, b in uniform_benchmarks(low, high, k).items()},
         "disclosure": disclosure,
@@ -472,6 +453,11 @@ def _disclosure_row(
         "trade_rate": found.trade_rate,
         "uniform_efficiency": alpha_efficiency(alpha, mode),
     }
+
+
+def _unit_interval(interval: tuple[float, float]) -> tuple[float, float]:
+    """Efficiency of a mechanism that never trades at a loss lies in [0, 1]; so does its interval."""
+    return max(interval[0], 0.0), min(interval[1], 1.0)
 
 
 def _draws(buyer_values: Array, seller_costs: Array) -> tuple[Array, Array]:
@@ -521,31 +507,3 @@ def _difference_of_uniforms_cdf(t: Array, half_width: float) -> Array:
     x = np.clip(t, -spread, spread)
     rising = (x + spread) ** 2 / (2 * spread**2)
     return np.where(x <= 0, rising, 1 - (spread - x) ** 2 / (2 * spread**2))
-
-
-def _best_take_it_or_leave_it(own: Array, thresholds: Array) -> Array:
-    """For each x in `own`, the threshold y maximising (x - y)·F(y), F the empirical CDF of `thresholds`.
-
-    Each distinct threshold y_j is a line in x, (x - y_j)·F_j = F_j·x - F_j·y_j, so the best offer follows the upper
-    envelope of those lines: the lower convex hull of the points (F_j, F_j·y_j), built in one pass, then located
-    for every x by the slopes of its edges. O(n log n) instead of comparing every pair. NaN where even the best
-    offer leaves nothing (x below every threshold).
-    """
-    ordered = np.sort(thresholds)
-    last_of_ties = np.append(ordered[1:] != ordered[:-1], True)
-    levels = ordered[last_of_ties]
-    cdf = (np.flatnonzero(last_of_ties) + 1) / len(ordered)
-    points = list(zip(cdf.tolist(), (cdf * levels).tolist(), strict=True))
-    hull: list[int] = []
-    for index, (slope, offset) in enumerate(points):
-        while len(hull) >= 2:
-            (s0, t0), (s1, t1) = points[hull[-2]], points[hull[-1]]
-            if (s1 - s0) * (offset - t0) - (t1 - t0) * (slope - s0) > 0:
-                break
-            hull.pop()
-        hull.append(index)
-    slopes, offsets = cdf[hull], cdf[hull] * levels[hull]
-    edge_slopes = np.diff(offsets) / np.diff(slopes)
-    best = np.searchsorted(edge_slopes, own, side="left")
-    payoff = slopes[best] * own - offsets[best]
-    return np.where(payoff > 0, levels[hull][best], np.nan)

@@ -13,14 +13,16 @@ probability. After the question they split the difference of the two stated valu
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from haggle.env.actions import ACCEPT_OFFER, DISCLOSE_VALUE, MAKE_OFFER, SEND_MESSAGE, Move, ToolCall
 from haggle.env.agents.base import Agent, create_agent, register_agent
 from haggle.env.scenario import ROLES, Role, derive_seed
 from haggle.env.views import View
+from haggle.eval import stats
 
 REFUSAL_TEXT = "I would rather not disclose my value."
 
@@ -162,6 +164,26 @@ class DisclosureCounts:
     truthful: int
     mean_abs_misstatement: float | None
     self_serving: int  # disclosures shaded in the discloser's favour beyond the tolerance
+
+
+def disclosure_rate(
+    records: Sequence[Mapping[str, Any]], roles: tuple[Role, ...] = ROLES, seed: int = 0
+) -> stats.Interval:
+    """α = disclosures over questions asked, with a 95% interval that resamples dialogues, not sides: the two
+    sides of one dialogue answer the same conversation (in self-play, the same model), so they are not
+    independent trials. At α = 0 or 1 the interval is Wilson's on the number of dialogues."""
+    if not records:
+        raise ValueError("no episodes to measure a disclosure rate on")
+    per_dialogue = np.array(
+        [
+            [sum(answers[role].answer == "disclosed" for role in roles), len(roles)]
+            for answers in map(disclosure_answers, records)
+        ],
+        dtype=float,
+    )
+    return stats.bootstrap_ci(
+        per_dialogue, lambda rows: rows[:, 0].sum() / rows[:, 1].sum(), seed=seed, bounds=(0.0, 1.0)
+    )
 
 
 def count_disclosures(

@@ -60,12 +60,12 @@ def _alpha_panel(pyplot: Any, disclosure: list[dict[str, Any]], theory: dict[str
 
 def write_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
     pyplot = headless_pyplot()
-    lines = dict(data["theory"])
+    lines = {f"{name}, prior": value for name, value in data["theory"].items()}
     baseline = next(
         (r for r in data["rows"] if r["row_kind"] == "mechanism" and r["row"] == data["baseline"]), None
     )
     if baseline is not None and baseline["efficiency"] is not None:
-        lines[f"baseline {baseline['row']}"] = baseline["efficiency"]
+        lines[f"baseline {baseline['row']}, these draws"] = baseline["efficiency"]
     figures = {
         "trade_rate.png": _row_panel(pyplot, data["rows"], "trade_rate", "Trade rate (Wilson 95%)", {}),
         "efficiency.png": _row_panel(pyplot, data["rows"], "efficiency", "Efficiency (bootstrap 95%)", lines),

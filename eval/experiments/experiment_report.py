@@ -2,9 +2,11 @@
 
 Sections appear when the preset calls for them: every preset gets trade rate (Wilson 95%), efficiency (bootstrap
 95%) and surplus split per row, and a χ² test of equal trade rates across the models of each condition; several
-conditions add each condition's shift against the first one on paired scenarios (Fisher's exact test, Holm-
-corrected); a `baseline` adds every model against that mechanism row; a disclosure phase adds α, truthfulness and
-refusals beside the theory module's efficiency curve in α.
+conditions add each condition's shift against the first one on paired scenarios (exact McNemar on the paired trade
+outcomes, Holm-corrected over the shifts); a `baseline` adds every model against that mechanism row (its own Holm
+family); a disclosure phase adds α, truthfulness and refusals beside the theory module's efficiency curve in α.
+Theory values are population values for the scenarios' prior, and are printed beside the mechanism rows played
+on the run's own draws, which are what the agent rows can be compared with. docs/metrics.md defines every number.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from haggle.eval import stats
 from haggle.eval.experiments import experiment_plots
-from haggle.eval.experiments.disclosure import count_disclosures
+from haggle.eval.experiments.disclosure import count_disclosures, disclosure_rate
 from haggle.eval.experiments.experiment_config import ExperimentConfig
 from haggle.eval.experiments.run import MECHANISM_CONDITION, experiment_scenarios, load_experiment_run
 from haggle.eval.experiments.tables import (
@@ -105,18 +106,18 @@ def _disclosure_rows(
         if key[0] == MECHANISM_CONDITION:
             continue
         counts = count_disclosures(records, config.disclosure.truthful_tolerance)
-        alpha = counts.disclosed / counts.asked
+        alpha = disclosure_rate(records)
         table.append(
             {
                 "condition": key[0],
                 "row": key[1],
                 **asdict(counts),
-                "alpha": alpha,
-                "alpha_ci": list(map(float, stats.wilson_interval(counts.disclosed, counts.asked))),
+                "alpha": alpha.estimate,
+                "alpha_ci": list(alpha),
                 "truthful_share": counts.truthful / counts.disclosed if counts.disclosed else None,
                 "efficiency": stats_by_key[key].efficiency,
                 "efficiency_ci": stats_by_key[key].efficiency_ci,
-                "theory_at_alpha": alpha_theory.at(alpha),
+                "theory_at_alpha": alpha_theory.at(alpha.estimate),
             }
         )
     return table
@@ -125,11 +126,11 @@ def _disclosure_rows(
 # -- markdown ---------------------------------------------------------------------------------------------------
 def _comparison_table(comparisons: list[dict[str, Any]]) -> str:
     return table(
-        ["row", "against", "scenarios", "Δ trade rate", "Fisher p", "Holm p", "Δ efficiency [95%]",
+        ["row", "against", "scenarios", "Δ trade rate", "McNemar p", "Holm p", "Δ efficiency [95%]",
          "Δ seller share [95%]"],
         [
-            [c["a"], c["b"], str(c["scenarios"]), f"{c['trade_rate_diff']:+.3f}", p_value(c["fisher_p"]),
-             p_value(c["fisher_p_holm"]), ci(c["efficiency_diff"], c["efficiency_diff_ci"]),
+            [c["a"], c["b"], str(c["scenarios"]), f"{c['trade_rate_diff']:+.3f}", p_value(c["mcnemar_p"]),
+             p_value(c["mcnemar_p_holm"]), ci(c["efficiency_diff"], c["efficiency_diff_ci"]),
              ci(c["seller_share_diff"], c["seller_share_diff_ci"])]
             for c in comparisons
         ],
@@ -153,9 +154,7 @@ def _markdown(data: dict[str, Any]) -> str:
             ],
         ),
     ]  # fmt: skip
-    if data["theory"]:
-        lines = ", ".join(f"{name} {value:.3f}" for name, value in data["theory"].items())
-        parts.append(f"Theory on these scenarios (efficiency): {lines}.")
+    parts.append(_references(data))
     parts += [
         "## Homogeneity of trade rates across models (Pearson χ²)",
         table(
@@ -176,19 +175,22 @@ def _markdown(data: dict[str, Any]) -> str:
         parts += [
             f"## Conditions against `{data['reference_condition']}` (paired scenarios)",
             "Differences are condition minus reference; Δ efficiency and Δ seller share (unconditional, no deal = "
-            "0) with paired bootstrap 95% intervals; Fisher's exact test on trade rates, Holm-corrected.",
+            "0) with paired bootstrap 95% intervals; exact McNemar test on the paired trade outcomes, "
+            "Holm-corrected over this table.",
             _comparison_table(data["condition_shifts"]),
         ]
     if data["against_baseline"]:
         parts += [
             f"## Against the `{data['baseline']}` baseline (same scenarios)",
-            "A row beats the baseline when its Δ efficiency interval lies above zero.",
+            "A row beats the baseline when its Δ efficiency interval lies above zero; trade rates by exact McNemar "
+            "on the paired outcomes, Holm-corrected over this table.",
             _comparison_table(data["against_baseline"]),
         ]
     if data["disclosure"]:
         parts += [
             "## One-shot disclosure",
-            "α = share of sides that disclosed when asked (Wilson 95%); truthful = stated within the tolerance of "
+            "α = share of sides that disclosed when asked (95% interval resampling dialogues, whose two sides are "
+            "not independent; Wilson on the dialogues at 0 or 1); truthful = stated within the tolerance of "
             "the true value; self-serving = shaded in the discloser's favour; the theory columns give the "
             f"efficiency each behavioural mode predicts at the measured α ({data['alpha_theory']['source']}).",
             table(
@@ -207,6 +209,27 @@ def _markdown(data: dict[str, Any]) -> str:
     if plotted:
         parts += ["## Plots", *[f"![{name}]({name})" for name in plotted]]
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _references(data: dict[str, Any]) -> str:
+    """Theory (population values for the prior) beside the mechanisms played on this run's very draws: only the
+    latter share the agent rows' sampling noise, so a row is compared with those, the theory is context."""
+    lines = [[name, "population (the prior)", num(value)] for name, value in data["theory"].items()]
+    lines += [
+        [row["row"], f"these {row['episodes']} draws", ci(row["efficiency"], row["efficiency_ci"])]
+        for row in data["rows"]
+        if row["row_kind"] == "mechanism"
+    ]
+    if not lines:
+        return ""
+    return "\n\n".join(
+        [
+            "### Efficiency references",
+            "Theory rows are population values for the prior the scenarios are drawn from, not values on these "
+            "draws; the mechanism rows were played on the same scenarios as the agents.",
+            table(["reference", "computed on", "efficiency [95%]"], lines),
+        ]
+    )
 
 
 def _modes(data: dict[str, Any]) -> list[str]:

@@ -70,14 +70,21 @@ class Episodes:
         )
 
 
-def _bootstrap(columns: np.ndarray, statistic: Any, seed: int) -> Interval:
-    """Percentile interval of `statistic` over resampled rows (scenarios), each row's columns kept together."""
-    interval = stats.bootstrap_ci(columns, statistic, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+def _bootstrap(
+    columns: np.ndarray, statistic: Any, seed: int, bounds: tuple[float, float] | None = None
+) -> Interval:
+    """Percentile interval of `statistic` over resampled rows (scenarios), each row's columns kept together;
+    `bounds` keeps it from collapsing to a point when every scenario sits at one (see `stats.bootstrap_ci`)."""
+    interval = stats.bootstrap_ci(columns, statistic, resamples=BOOTSTRAP_RESAMPLES, seed=seed, bounds=bounds)
     return interval.low, interval.high
 
 
 def _pooled_efficiency(rows: np.ndarray) -> float:
     return pooled_efficiency(rows[:, 0], rows[:, 1])
+
+
+def _pair_of(interval: stats.Interval) -> Interval:
+    return interval.low, interval.high
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -111,10 +118,12 @@ def row_stats(condition: str, row: str, row_kind: str, episodes: Episodes, seed:
         episodes=count,
         deals=deals,
         trade_rate=deals / count,
-        trade_rate_ci=tuple(stats.wilson_interval(deals, count)),  # type: ignore[arg-type]
+        trade_rate_ci=_pair_of(stats.wilson_interval(deals, count)),
         efficiency=_none_if_nan(pooled_efficiency(episodes.realised, episodes.available)),
         efficiency_ci=(
-            _bootstrap(np.column_stack([episodes.realised, episodes.available]), _pooled_efficiency, seed)
+            _bootstrap(
+                np.column_stack([episodes.realised, episodes.available]), _pooled_efficiency, seed, (0.0, 1.0)
+            )
             if episodes.available.sum() > 0
             else None
         ),
@@ -142,7 +151,7 @@ def homogeneity(condition: str, rows: Sequence[RowStats]) -> Homogeneity:
     if len(rows) < 2 or sum(deals) in (0, sum(totals)):
         return Homogeneity(condition, names, None, len(rows) - 1, None)  # a constant margin: nothing to test
     result = stats.chi2_homogeneity(deals, totals)
-    return Homogeneity(condition, names, float(result.statistic), int(result.dof), float(result.p_value))
+    return Homogeneity(condition, names, float(result.statistic), len(rows) - 1, float(result.p_value))
 
 
 @dataclass(frozen=True)
@@ -153,8 +162,9 @@ class PairedComparison:
     b: str
     scenarios: int
     trade_rate_diff: float
-    fisher_p: float
-    fisher_p_holm: float | None
+    discordant: int  # scenarios where exactly one of the two rows traded
+    mcnemar_p: float  # exact McNemar on the paired trade outcomes
+    mcnemar_p_holm: float | None
     efficiency_diff: float | None
     efficiency_diff_ci: Interval | None
     seller_share_diff: float | None  # unconditional (no deal = 0), over scenarios with gains
@@ -169,9 +179,8 @@ def paired_comparison(
     if not shared:
         return None
     a, b = a.subset(shared), b.subset(shared)
-    n = len(shared)
-    table = [[int(a.deal.sum()), n - int(a.deal.sum())], [int(b.deal.sum()), n - int(b.deal.sum())]]
-    fisher = stats.fisher_exact(table)
+    only_a = int(((a.deal == 1) & (b.deal == 0)).sum())
+    mcnemar = stats.mcnemar_exact(only_a, int(((b.deal == 1) & (a.deal == 0)).sum()))
     columns = np.column_stack([a.realised, a.available, b.realised, b.available])
 
     def efficiency_gap(rows: np.ndarray) -> float:
@@ -188,10 +197,11 @@ def paired_comparison(
     return PairedComparison(
         a=a_label,
         b=b_label,
-        scenarios=n,
-        trade_rate_diff=(table[0][0] - table[1][0]) / n,
-        fisher_p=float(fisher.p_value),
-        fisher_p_holm=None,
+        scenarios=len(shared),
+        trade_rate_diff=float(a.deal.mean() - b.deal.mean()),
+        discordant=mcnemar.n,
+        mcnemar_p=mcnemar.p_value,
+        mcnemar_p_holm=None,
         efficiency_diff=_none_if_nan(efficiency_diff),
         efficiency_diff_ci=_bootstrap(columns, efficiency_gap, seed)
         if not np.isnan(efficiency_diff)
@@ -202,9 +212,9 @@ def paired_comparison(
 
 
 def with_holm(comparisons: list[PairedComparison | None]) -> list[PairedComparison]:
-    """Holm-adjust the Fisher p-values of comparisons that are read together (dropping those not made)."""
+    """Holm-adjust the McNemar p-values of comparisons that are read together (dropping those not made)."""
     made = [comparison for comparison in comparisons if comparison is not None]
     if not made:
         return []
-    adjusted = stats.holm([c.fisher_p for c in made])
-    return [replace(c, fisher_p_holm=p) for c, p in zip(made, adjusted, strict=True)]
+    adjusted = stats.holm([c.mcnemar_p for c in made])
+    return [replace(c, mcnemar_p_holm=p) for c, p in zip(made, adjusted, strict=True)]

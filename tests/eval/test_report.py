@@ -3,6 +3,7 @@
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from haggle.env.outcome import Outcome, normalised_gains
@@ -60,19 +61,96 @@ def test_a_cell_has_the_numbers_its_episodes_imply():
     assert seller["surplus_share"] == pytest.approx(0.25) and seller["irrational_deals"] == 0
 
 
+def test_a_cell_where_every_deal_is_efficient_keeps_an_honest_interval():
+    """18/18 efficient deals: the bootstrap alone collapses to [1, 1]; the interval says what 18 draws allow."""
+    played = [episode(120.0 + i, 80.0, price=100.0) for i in range(18)]
+    cell = cell_stats(played, "buyer", resamples=500)
+    low, high = cell["efficiency_ci"]
+    assert (
+        cell["efficiency"] == 1.0 and high == 1.0 and low == pytest.approx(stats.wilson_interval(18, 18).low)
+    )
+    assert low < 0.9
+
+
+def test_no_zone_deals_are_counted_over_the_scenarios_without_a_zone():
+    played = [
+        episode(90.0, 110.0, price=100.0),  # v < c and a deal
+        episode(100.0, 100.0),  # a tie: no gains, but no loss either; in neither count
+        episode(120.0, 80.0, price=100.0),
+    ]
+    cell = cell_stats(played, "buyer", resamples=200)
+    assert cell["deals_without_zone"] == 1 and cell["scenarios_without_zone"] == 1
+
+
 def test_theory_columns_come_from_the_same_draws():
-    scenarios = ScenarioSampler(SamplerConfig(tiers=[10.0, 1000.0], domains=["abstract"])).sample(400, seed=3)
-    theory = theory_by_tier(scenarios, ["10", "1k"])
+    config = SamplerConfig(tiers=[10.0, 1000.0], domains=["abstract"])
+    scenarios = ScenarioSampler(config).sample(400, seed=3)
+    theory = theory_by_tier(scenarios, ["10", "1k"], config)
     assert list(theory) == ["10", "1k", "all"] and theory["all"]["draws"] == 400
     reference = reference_points(theory["all"])
     assert reference["first_best_trade_rate"] == pytest.approx(
         sum(s.buyer_value > s.seller_cost for s in scenarios) / 400
     )
     assert reference["nash_share"] == pytest.approx({"buyer": 0.5, "seller": 0.5})
-    # uniform values: the second-best keeps 27/32 of the gains, a single posted price about 3/4 (it is chosen
-    # on these very draws, so a little more)
+    # uniform values: the double auction keeps 27/32 of the gains, the posted price (1/2, chosen on the prior)
+    # about 3/4; the prior's own values sit beside them
     assert reference["chatterjee_samuelson_efficiency"] == pytest.approx(27 / 32, abs=0.06)
-    assert 0.7 < reference["best_posted_price_efficiency"] < 0.9
+    assert 0.65 < reference["best_posted_price_efficiency"] < 0.85
+    assert theory["all"]["monte_carlo"]["best_posted_price"]["price"] == 0.5
+    assert theory["all"]["prior"]["second_best"]["efficiency"] == pytest.approx(27 / 32, abs=1e-3)
+
+
+def test_posted_price_row_is_not_optimised_on_the_scored_draws():
+    """Defect 3: at n = 40 a price chosen on the draws scored 0.813 on average instead of 0.75."""
+    config = SamplerConfig(tiers=[100.0])
+    found = []
+    for seed in range(30):
+        scenarios = ScenarioSampler(config).sample(40, seed=seed)
+        reference = reference_points(theory_by_tier(scenarios, ["100"], config)["all"])
+        found.append(reference["best_posted_price_efficiency"])
+        low, high = reference["best_posted_price_efficiency_ci"]
+        assert 0 <= low <= high <= 1
+    assert np.mean(found) == pytest.approx(0.75, abs=0.035)
+
+
+def test_random_proposer_reference_matches_a_random_proposer_policy():
+    """Defect 2: the reference line must be the estimand of the model's points (mean per-episode share, no deal
+    = 0), so a model that plays exactly like the random proposer lands on it."""
+    from haggle.eval.theory import buyer_offers_uniform, seller_offers_uniform
+
+    config = SamplerConfig(tiers=[100.0])
+    scenarios = ScenarioSampler(config).sample(600, seed=11)
+    rng = np.random.default_rng(0)
+    played = []
+    for scenario in scenarios:
+        v, c, low, high = scenario.buyer_value, scenario.seller_cost, scenario.value_low, scenario.value_high
+        buyer_proposes = rng.random() < 0.5
+        price = float(
+            buyer_offers_uniform(np.array([v]), low, high)[0]
+            if buyer_proposes
+            else seller_offers_uniform(np.array([c]), low, high)[0]
+        )
+        deal = c <= price <= v
+        outcome = Outcome(deal, price if deal else None, 1, 2, "accepted" if deal else "walked_away",
+                          "buyer" if buyer_proposes else "seller", v, c, 1.0)  # fmt: skip
+        played.append((scenario, outcome))
+    reference = reference_points(theory_by_tier(scenarios, ["100"], config)["all"])
+    for role in ("buyer", "seller"):
+        cell = cell_stats(played, role, resamples=500)
+        low, high = cell["surplus_share_unconditional_ci"]
+        assert low <= reference["random_proposer_share"][role] <= high
+
+
+def test_correlated_values_never_show_uniform_double_auction_play():
+    """Defect 4: with correlated values the linear strategies are no equilibrium, so no double-auction value."""
+    config = SamplerConfig(value_model="correlated", tiers=[100.0])
+    scenarios = ScenarioSampler(config).sample(200, seed=1)
+    theory = theory_by_tier(scenarios, ["100"], config)
+    assert "chatterjee_samuelson" not in theory["all"]["monte_carlo"]
+    assert reference_points(theory["all"])["chatterjee_samuelson_efficiency"] is None
+    prior = theory["all"]["prior"]
+    assert not prior["linear_equilibrium"]
+    assert prior["second_best"]["efficiency"] >= prior["best_posted_price"]["efficiency"]
 
 
 @pytest.fixture(scope="module")

@@ -167,52 +167,22 @@ def test_monte_carlo_intervals_cover_the_closed_form_about_95_percent_of_the_tim
     assert 0.9 <= np.mean(covered) <= 0.99
 
 
-def test_monte_carlo_best_price_and_empirical_offers_land_on_the_theory(unit_benchmarks):
-    assert unit_benchmarks["best_posted_price"].price == pytest.approx(0.5, abs=0.02)
-    empirical, exact = unit_benchmarks["random_proposer_empirical"], theory.random_proposer_uniform()
-    assert empirical.efficiency_ci[0] <= exact.efficiency <= empirical.efficiency_ci[1]
-    assert empirical.buyer_share == pytest.approx(exact.buyer_share, abs=0.01)
+def test_monte_carlo_price_and_offers_are_fixed_on_the_prior(unit_benchmarks):
+    """Defect 3: the posted price is the prior's optimum (1/2 for uniform values), not the draws' best."""
+    assert unit_benchmarks["best_posted_price"].price == 0.5
+    found, exact = unit_benchmarks["random_proposer"], theory.random_proposer_uniform()
+    assert found.efficiency_ci[0] <= exact.efficiency <= found.efficiency_ci[1]
+    assert found.buyer_share == pytest.approx(exact.buyer_share, abs=0.01)
 
 
-def test_empirical_offers_approach_the_uniform_monopoly_prices(unit_draws):
-    values, costs = unit_draws[0][:20_000], unit_draws[1][:20_000]
-    grid = np.linspace(0.1, 0.9, 9)
-    assert theory.buyer_offers_empirical(grid, costs) == pytest.approx(grid / 2, abs=0.02)
-    assert theory.seller_offers_empirical(grid, values) == pytest.approx((1 + grid) / 2, abs=0.02)
-    assert np.isnan(theory.buyer_offers_empirical(np.array([-1.0]), costs)[0])  # nothing worth offering
+def test_offers_optimal_on_the_prior_are_the_uniform_monopoly_prices():
+    from haggle.env.scenario import SamplerConfig
+    from haggle.eval import second_best
 
-
-def test_empirical_offers_are_exact_optima_on_small_samples():
-    rng = np.random.default_rng(5)
-    for _ in range(50):
-        values, costs = np.round(rng.random(12), 1), np.round(rng.random(12), 1)  # rounding makes ties
-        offers = theory.buyer_offers_empirical(values, costs)
-        for value, offer in zip(values, offers, strict=True):
-            best = max((value - p) * np.mean(costs <= p) for p in costs)
-            if best <= 0:
-                assert np.isnan(offer)
-            else:
-                assert (value - offer) * np.mean(costs <= offer) == pytest.approx(best)
-        asks = theory.seller_offers_empirical(costs, values)
-        for cost, ask in zip(costs, asks, strict=True):
-            best = max((p - cost) * np.mean(values >= p) for p in values)
-            if best > 0:
-                assert (ask - cost) * np.mean(values >= ask) == pytest.approx(best)
-
-
-def test_best_posted_price_is_exact_and_central():
-    # gains 0.8, 0.2, 0.4: a price in [0.5, 0.6] trades all three; the middle of that interval is returned
-    values, costs = np.array([1.0, 0.6, 0.9]), np.array([0.2, 0.4, 0.5])
-    assert theory.best_posted_price(values, costs) == pytest.approx(0.55)
-    rng = np.random.default_rng(9)
-    for _ in range(100):
-        values, costs = rng.random(25), rng.random(25)
-        price = theory.best_posted_price(values, costs)
-        found = theory.trade_at_prices(values, costs, price).gains.sum()
-        candidates = np.concatenate([values, costs, np.linspace(0, 1, 2001)])
-        trades = (costs <= candidates[:, None]) & (candidates[:, None] <= values)
-        brute = (trades * np.maximum(values - costs, 0)).sum(axis=1).max()
-        assert found == pytest.approx(brute)
+    prior = second_best.prior_table(SamplerConfig(), 200)
+    buyer, seller = second_best.monopoly_offers(prior)
+    assert buyer == pytest.approx(prior.points / 2, abs=0.01)
+    assert seller == pytest.approx((1 + prior.points) / 2, abs=0.01)
 
 
 def test_monte_carlo_is_affine_invariant(unit_draws):
@@ -294,7 +264,7 @@ def test_benchmarks_for_survives_draws_without_gains():
     bundle = theory.benchmarks_for(np.array([1.0, 2.0]), np.array([3.0, 2.5]), 0, 4)
     json.dumps(bundle, allow_nan=False)
     assert bundle["monte_carlo"]["chatterjee_samuelson"]["efficiency"] is None
-    assert bundle["monte_carlo"]["best_posted_price"]["price"] is None
+    assert bundle["monte_carlo"]["best_posted_price"]["price"] == 2.0  # fixed on the prior, not the draws
 
 
 def test_theory_draws_and_pooled_gains_share_one_prior_scale():

@@ -46,7 +46,12 @@ def test_theory_table_and_per_draw_supports(capsys):
     table = theory_command(
         capsys, "--config", str(SCENARIO_CONFIGS / "default.yaml"), "--episodes", "250", "--k", "0.3"
     )
-    assert "Chatterjee-Samuelson k=0.3" in table and "disclosure α" in table and "tier 100k" in table
+    assert (
+        "k-double auction (linear eq.) k=0.3" in table
+        and "second-best" in table
+        and "disclosure α" in table
+        and "tier 100k" in table
+    )
     assert not table.lstrip().startswith("{")
     # catalogue items give every scenario its own support: money moves to prior widths
     report = json.loads(
@@ -55,11 +60,14 @@ def test_theory_table_and_per_draw_supports(capsys):
         )
     )
     assert not report["closed_forms_apply"]
+    # correlated values: the uniform linear strategies are no equilibrium, so no double-auction row
+    assert not report["prior"]["linear_equilibrium"]
+    assert all("chatterjee_samuelson" not in tier["monte_carlo"] for tier in report["tiers"].values())
+    assert report["prior"]["second_best"]["efficiency"] >= report["prior"]["best_posted_price"]["efficiency"]
     assert {tier["units"] for tier in report["tiers"].values()} == {"prior widths"}
 
 
-def test_theory_rejects_bad_arguments():
-    with pytest.raises(SystemExit, match="--k"):
-        main(["theory", "--k", "1.5"])
-    with pytest.raises(SystemExit, match="cannot build the scenario sampler"):
-        main(["theory", "--config", "does/not/exist.yaml"])
+def test_theory_rejects_bad_arguments(refused, capsys):
+    refused(["theory", "--k", "1.5"], match="--k")
+    assert main(["theory", "--config", "does/not/exist.yaml"]) == 2  # a config mistake: one line, exit 2
+    assert "config file not found: does/not/exist.yaml" in capsys.readouterr().err

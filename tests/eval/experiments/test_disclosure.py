@@ -6,7 +6,8 @@ from haggle.env.agents import Agent, create_agent
 from haggle.env.episode_loop import play_episodes
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
-from haggle.eval.experiments.disclosure import count_disclosures, disclosure_answers
+from haggle.eval import stats
+from haggle.eval.experiments.disclosure import count_disclosures, disclosure_answers, disclosure_rate
 
 RULES = ProtocolRules(actions=(*DEFAULT_ACTIONS, DISCLOSE_VALUE))
 
@@ -103,3 +104,20 @@ def test_disclosure_settings_are_checked():
         create_agent("discloser", role="buyer", disclose_probability=1.5)
     with pytest.raises(ValueError, match="unknown agent"):
         create_agent("discloser", role="buyer", inner="no_such_strategy")
+
+
+def test_the_disclosure_rate_interval_counts_dialogues_not_sides():
+    """In self-play both sides of a dialogue answer alike: 30 dialogues where both disclose and 30 where both
+    refuse are 60 independent trials, not 120, and the interval must be as wide as 30/60 says."""
+    records = play("truthful_discloser", "truthful_discloser", count=30) + play(
+        "disclosure_refuser", "disclosure_refuser", count=30, seed=1
+    )
+    rate = disclosure_rate(records)
+    sides = stats.wilson_interval(60, 120)
+    dialogues = stats.wilson_interval(30, 60)
+    assert rate.estimate == 0.5 and rate.n == 60
+    assert rate.high - rate.low > sides.high - sides.low
+    assert rate.high - rate.low == pytest.approx(dialogues.high - dialogues.low, abs=0.03)
+    # every side disclosed: Wilson on the 30 dialogues, not on 60 sides
+    everyone = disclosure_rate(records[:30])
+    assert (everyone.estimate, everyone.low, everyone.high) == (1.0, stats.wilson_interval(30, 30).low, 1.0)

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 from haggle.data.episode_store import EpisodeStore
-from haggle.eval.experiments.experiment_config import ExperimentConfig
+from haggle.eval import stats
+from haggle.eval.experiments.experiment_config import ExperimentConfig, load_experiment
 from haggle.eval.experiments.experiment_report import build_report, write_report
 from haggle.eval.experiments.run import load_experiment_run, run_experiment
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+HOTEL_PRESET = Path(__file__).resolve().parents[3] / "configs" / "experiments" / "hotel_b2b.yaml"
 
 
 def preset(**changes) -> tuple[ExperimentConfig, dict]:
@@ -72,8 +74,10 @@ def test_the_report_holds_rates_with_intervals_efficiency_and_homogeneity(tmp_pa
         low, high = row["trade_rate_ci"]
         assert low <= row["trade_rate"] <= high and row["episodes"] == 60
         assert row["deals"] == round(row["trade_rate"] * 60)
-    # linear concedes to its reservation value by the deadline: every efficient trade happens
+    # linear concedes to its reservation value by the deadline: every efficient trade happens, and 60 of 60
+    # efficient scenarios support Wilson's [0.940, 1], not a collapsed [1, 1]
     assert rows["linear"]["efficiency"] == pytest.approx(1.0)
+    assert rows["linear"]["efficiency_ci"] == pytest.approx(list(stats.wilson_interval(60, 60)))
     assert rows["hardliner"]["efficiency"] < rows["linear"]["efficiency"]
     assert rows["cs"]["row_kind"] == "mechanism"
     (test,) = report.data["homogeneity"]
@@ -82,6 +86,10 @@ def test_the_report_holds_rates_with_intervals_efficiency_and_homogeneity(tmp_pa
     markdown = (tmp_path / "report.md").read_text()
     for heading in ("Trade rate, efficiency and surplus split", "Homogeneity", "Chatterjee"):
         assert heading in markdown
+    # theory is labelled as the prior's population value, with the mechanism played on these draws beside it
+    assert "Theory on these scenarios" not in markdown
+    assert "| population (the prior) |" in markdown
+    assert f"| cs | these 60 draws | {rows['cs']['efficiency']:.3f} [" in markdown
     assert json.loads((tmp_path / "report.json").read_text())["schema"] == "haggle.experiment_report/1"
     for name in ("trade_rate.png", "efficiency.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
@@ -101,8 +109,8 @@ def test_condition_shifts_are_paired_and_holm_corrected(tmp_path):
     assert firm["b"] == "symmetric/linear" and firm["scenarios"] == 30
     # a firmer seller takes more of the gains, a softer one less; trade itself does not change
     assert firm["seller_share_diff_ci"][0] > 0 > soft["seller_share_diff_ci"][1]
-    assert firm["trade_rate_diff"] == 0 and firm["fisher_p"] == 1.0
-    assert firm["fisher_p_holm"] >= firm["fisher_p"]
+    assert firm["trade_rate_diff"] == 0 and firm["mcnemar_p"] == 1.0
+    assert firm["mcnemar_p_holm"] >= firm["mcnemar_p"]
     assert "Conditions against `symmetric`" in report.markdown
 
 
@@ -135,6 +143,41 @@ def test_the_baseline_section_compares_every_agent_row_with_the_mechanism(tmp_pa
     assert comparisons["symmetric/linear"]["b"] == "mechanism/posted"
     assert comparisons["symmetric/linear"]["efficiency_diff"] > 0  # bargaining to the deadline beats one post
     assert "Against the `posted` baseline" in report.markdown
+    # paired trade outcomes: exact McNemar on the scenarios where exactly one of the two traded (not Fisher)
+    deals = _deals(tmp_path)
+    posted = deals["posted"]
+    for row in ("linear", "hardliner"):
+        only_row = sum(deals[row][sid] and not posted[sid] for sid in posted)
+        only_posted = sum(posted[sid] and not deals[row][sid] for sid in posted)
+        comparison = comparisons[f"symmetric/{row}"]
+        assert comparison["discordant"] == only_row + only_posted > 0
+        assert comparison["mcnemar_p"] == pytest.approx(stats.mcnemar_exact(only_posted, only_row).p_value)
+    assert "McNemar p" in report.markdown and "Fisher" not in report.markdown
+
+
+def _deals(run_dir: Path) -> dict[str, dict[str, bool]]:
+    """Each row's deal outcome per scenario id, read from the stored episodes."""
+    deals: dict[str, dict[str, bool]] = {}
+    for record in EpisodeStore(run_dir).records():
+        deals.setdefault(record["metadata"]["row"], {})[record["scenario"]["scenario_id"]] = record[
+            "outcome"
+        ]["deal"]
+    return deals
+
+
+def test_the_hotel_preset_tests_against_the_studys_group_rate_posted_price(tmp_path):
+    """The rack-rate quote trades on few blocks (efficiency ~0.31); the 30% group-rate quote reaches ~0.93, the
+    study's posted-price baseline, and is the one every agent row is tested against."""
+    config, mapping = load_experiment(HOTEL_PRESET)
+    assert config.baseline == "group_rate_posted_price"
+    mapping = mapping | {"episodes": 300, "models": [{"name": "linear"}]}
+    config = ExperimentConfig.from_mapping(mapping)
+    run_experiment(config, mapping, tmp_path, progress=False)
+    data = build_report(tmp_path).data
+    rows = {row["row"]: row for row in data["rows"]}
+    assert rows["group_rate_posted_price"]["efficiency"] == pytest.approx(0.931, abs=0.03)
+    assert rows["naive_posted_price"]["efficiency"] < 0.45
+    assert {c["b"] for c in data["against_baseline"]} == {"mechanism/group_rate_posted_price"}
 
 
 def test_alpha_curves_come_from_the_runs_own_draws_when_values_are_not_uniform(tmp_path):
