@@ -14,7 +14,9 @@ LLM params shared by every backend: `model`, `sampling`, `thinking`, `retry` (se
 `max_concurrency` and `system_prompt_suffix` (text appended to the agent's system prompt: the framing and disclosure
 instructions of experiments; it changes the player, not the model); the rest belong to the backend (`openai`: preset, base_url, api_key_env, timeout, extra_body,
 headers; `hf`: adapter, tokenizer, device, dtype, max_new_tokens, max_batch_size; `vllm`: adapter, engine,
-max_batch_size). Keys never appear in a spec: `api_key_env` names the environment variable that holds one.
+max_batch_size). Keys never appear in a spec: `api_key_env` names the environment variable that holds one. The one
+exception is a provider that reads its key from its own header (`headers: {api-key: ${AZURE_KEY}}`): records keep
+only that such a header was set (`haggle.data.redaction`).
 One backend (client, loaded model) is built per spec and shared by all the agents built from it, and by the
 agents of specs that differ only in their `system_prompt_suffix` (one model served under several framings).
 """
@@ -23,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from haggle.data.backends.reliability import ReliableBackend, RetryPolicy
+from haggle.data.redaction import is_secret_name, redact_params
 from haggle.env.agents.base import Agent, create_agent
 from haggle.env.config_loading import build
 from haggle.env.scenario import Role
@@ -52,19 +54,21 @@ OPERATIONAL_PARAMS = frozenset(
 )
 # What the agent is told, not how the model is served: kept in a spec's identity, kept out of its backend.
 PROMPT_PARAMS = frozenset({"system_prompt_suffix"})
-_SECRET_NAME = re.compile(r"^(api_?key|key|secret|(access_|auth_|api_)?token|password|authorization)$", re.I)
 
 
 def _secret_keys(value: Any, path: str = "") -> list[str]:
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if _SECRET_NAME.match(str(key)):
-                found.append(where)
-            found += _secret_keys(item, where)
-        return found
-    return []
+    """Secret-named keys a spec may not hold: any, except a provider's own key header (`api-key`,
+    `x-goog-api-key`, ...); `Authorization` is refused too, since `api_key_env` sends it."""
+    if not isinstance(value, dict):
+        return []
+    found = []
+    for key, item in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        own_key_header = path == "headers" and not str(key).lower().endswith("authorization")
+        if is_secret_name(str(key)) and not own_key_header:
+            found.append(where)
+        found += _secret_keys(item, where)
+    return found
 
 
 @dataclass
@@ -104,12 +108,15 @@ class AgentSpec:
         return build(cls, mapping, what="agent field")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, and free of secrets by construction (a spec holding one is refused)."""
-        return asdict(self)
+        """JSON-ready and free of secrets: a key header keeps only that it was set, key-shaped text is scrubbed."""
+        return asdict(self) | {"params": redact_params(self.params)}
 
     def identity(self) -> dict[str, Any]:
-        """What makes two specs the same player: everything but where and how patiently it is served."""
-        params = {key: value for key, value in self.params.items() if key not in OPERATIONAL_PARAMS}
+        """What makes two specs the same player: everything but where and how patiently it is served (and
+        which key it is served with)."""
+        params = {
+            key: value for key, value in redact_params(self.params).items() if key not in OPERATIONAL_PARAMS
+        }
         return {"name": self.name, "kind": self.kind, "strategy": self.strategy, "params": params}
 
     @property
@@ -153,7 +160,7 @@ def shared_backend(spec: AgentSpec) -> ReliableBackend:
     """The one backend of `spec` (built on first use): its client or loaded model serves every agent, whatever
     the agent is told (`system_prompt_suffix` is not part of the key)."""
     backend_spec = spec.backend_spec()
-    key = json.dumps(backend_spec.to_dict(), sort_keys=True, default=str)
+    key = json.dumps(asdict(backend_spec), sort_keys=True, default=str)  # with its key headers, unredacted
     if key not in _BACKENDS:
         _BACKENDS[key] = _make_backend(backend_spec)
     return _BACKENDS[key]

@@ -43,12 +43,12 @@ def leaderboard(records: Iterable[dict[str, Any]], tier_order: Sequence[str] | N
             played[(agent, role)].append((scenario, outcome))
             usage[agent].update(record.get("usage", {}).get(role, {}))
     rows, scores = [], defaultdict(list)
-    for (agent, role), items in sorted(played.items()):
+    for (agent, side), items in sorted(played.items()):
         summary = summarise_by_tier(items, tier_order)
-        rows.append(_row(agent, role, "all", summary))
-        rows += [_row(agent, role, tier, tier_summary) for tier, tier_summary in summary["tiers"].items()]
-        if summary["surplus_share_unconditional"][role] is not None:
-            scores[agent].append(summary["surplus_share_unconditional"][role])
+        rows.append(_row(agent, side, "all", summary))
+        rows += [_row(agent, side, tier, tier_summary) for tier, tier_summary in summary["tiers"].items()]
+        if summary["surplus_share_unconditional"][side] is not None:
+            scores[agent].append(summary["surplus_share_unconditional"][side])
     agents = sorted({agent for agent, _ in played})
     ranking = [
         {
@@ -59,7 +59,7 @@ def leaderboard(records: Iterable[dict[str, Any]], tier_order: Sequence[str] | N
         }
         for agent in agents
     ]
-    ranking.sort(key=lambda entry: -1.0 if entry["score"] is None else -entry["score"])
+    ranking.sort(key=lambda entry: -1.0 if entry["score"] is None else -float(entry["score"]))
     return {
         "schema": LEADERBOARD_SCHEMA,
         "ranking": ranking,

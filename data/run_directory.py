@@ -3,7 +3,7 @@
 Layout:
     RUN_DIR/run.json    haggle.run/1: kind, config, jobs, prompt_version, created_at, resumed_at (rewritten at
                         each start)
-    RUN_DIR/episodes/   the `EpisodeStore`: one file per finished episode, plus errors.jsonl
+    RUN_DIR/episodes/   the `EpisodeStore`: one SQLite database of finished episodes (RUN_DIR/errors.jsonl beside)
 Episode ids are deterministic, so a rerun of the same plan plays only the jobs the store does not hold yet. A rerun
 of another kind, or with a setting its kind fixes changed, is refused before anything is written: its episodes
 would be mixed with the stored ones.
@@ -157,17 +157,28 @@ class RunDirectory:
         max_attempts: int = 3,
         rules: ProtocolRules | None = None,
         progress: bool = True,
+        workers: int | None = 1,
     ) -> RunSummary:
-        """Start (or resume) the run, then play every job the store does not hold yet."""
+        """Start (or resume) the run, then play every job the store does not hold yet (in `workers` processes;
+        None: as many as `job_runner.default_workers` says)."""
         store = self.start(config, len(jobs))
         return run_jobs_sync(
-            jobs, store, concurrency=concurrency, max_attempts=max_attempts, rules=rules, progress=progress
+            jobs,
+            store,
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            rules=rules,
+            progress=progress,
+            workers=workers,
         )
 
     def stored(self, jobs: Sequence[EpisodeJob]) -> dict[str, dict[str, Any]]:
         """The finished episodes of these jobs by id, in the jobs' order (jobs not played yet are left out)."""
-        done = self.store.completed_ids()
-        return {job.episode_id: self.store.read(job.episode_id) for job in jobs if job.episode_id in done}
+        wanted = {job.episode_id for job in jobs}
+        records = {
+            record["episode_id"]: record for record in self.store.records() if record["episode_id"] in wanted
+        }
+        return {job.episode_id: records[job.episode_id] for job in jobs if job.episode_id in records}
 
 
 def _as_stored(config: dict[str, Any]) -> dict[str, Any]:

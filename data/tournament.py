@@ -108,11 +108,12 @@ def tournament_jobs(config: TournamentConfig) -> list[EpisodeJob]:
 
 
 def run_tournament(
-    config: TournamentConfig, run_dir: str | Path, *, progress: bool = True
+    config: TournamentConfig, run_dir: str | Path, *, progress: bool = True, workers: int | None = 1
 ) -> tuple[RunSummary, dict[str, Any]]:
     """Play what the run directory does not hold yet, then rank the agents on every stored episode of the plan.
 
-    The leaderboard is also written to RUN_DIR/leaderboard.json. Raises ValueError when the directory holds
+    `workers` processes share the jobs (None: one per spare core, see `job_runner.default_workers`). The
+    leaderboard is also written to RUN_DIR/leaderboard.json. Raises ValueError when the directory holds
     another run, and ValueError or ImportError when an agent cannot be built (then nothing was played).
     """
     run = RunDirectory(run_dir, TOURNAMENT)
@@ -124,6 +125,7 @@ def run_tournament(
         max_attempts=config.max_attempts,
         rules=config.rules,
         progress=progress,
+        workers=workers,
     )
     stored = run.stored(jobs)
     board = leaderboard((stored[key] for key in sorted(stored)), ScenarioSampler(config.scenarios).tier_names)

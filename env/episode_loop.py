@@ -64,9 +64,12 @@ async def play_episode(
     immediate = {
         role: agent.decide if type(agent).act is Agent.act else None for role, agent in agents.items()
     }
-    while not negotiation.done:
+    while negotiation.outcome is None:
         role = negotiation.turn
         decide = immediate[role]
+        if decide and not keep_turns:
+            negotiation.step(role, decide(negotiation.view(role)))
+            continue
         turn = (
             AgentTurn(decide(negotiation.view(role)))
             if decide

@@ -33,7 +33,7 @@ from haggle.env.actions import (
 from haggle.env.config_loading import build, refuse_unknown
 from haggle.env.outcome import EndReason, Outcome
 from haggle.env.scenario import ROLES, Role, Scenario, other_role
-from haggle.env.views import Offer, PublicEvent, View
+from haggle.env.views import Offer, PublicEvent, View, read_only
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class ProtocolRules:
     def from_mapping(cls, mapping: dict[str, Any] | None) -> ProtocolRules:
         """From YAML or a stored record: unknown keys are refused, `actions` may be any sequence."""
         return build(cls, mapping, what="rule")
+
+
+DEFAULT_RULES = ProtocolRules()  # built once: validating the rules costs as much as a few moves
 
 
 @dataclass(slots=True)
@@ -80,7 +83,7 @@ class Negotiation:
 
     def __init__(self, scenario: Scenario, rules: ProtocolRules | None = None) -> None:
         self.scenario = scenario
-        self.rules = rules or ProtocolRules()
+        self.rules = rules or DEFAULT_RULES
         self.events: list[Event] = []
         self.turn: Role = scenario.first_mover
         self.turn_count = 0  # valid turns taken
@@ -90,57 +93,53 @@ class Negotiation:
         self.last_error: dict[Role, str | None] = {"buyer": None, "seller": None}
         self.last_feedback: dict[Role, str | None] = {"buyer": None, "seller": None}
         self.outcome: Outcome | None = None
-        self.public_history: list[PublicEvent] = []  # kept incrementally: views are built every turn
+        # Views are built every turn, so what they show is kept ready: the public history as an immutable tuple
+        # grown by one event per move (shared by every view, never copied), the context frozen once.
+        self.public_history: tuple[PublicEvent, ...] = ()
+        self.context = read_only(scenario.context)
+        self.offers_made: dict[Role, list[float]] = {"buyer": [], "seller": []}
         self.max_price = scenario.value_high * self.rules.max_price_factor
         self.max_rounds = scenario.max_rounds
+        self.round = 1  # the current round (never past max_rounds), advanced by `_pass_turn`
 
     # -- state -------------------------------------------------------------------------------------------
-    @property
-    def round(self) -> int:
-        return min(self.turn_count // 2 + 1, self.max_rounds)
-
     @property
     def done(self) -> bool:
         return self.outcome is not None
 
     def view(self, role: Role) -> View:
         scenario = self.scenario
-        own_turns_taken = (self.turn_count + (1 if role == scenario.first_mover else 0)) // 2
-        standing = self.standing_offer if self.standing_offer and self.standing_offer.by != role else None
+        done = self.outcome is not None
+        standing = self.standing_offer
+        if standing is not None and standing.by == role:
+            standing = None
+        # Positional, in View's field order: with 23 keyword arguments this, the hottest call, is several times
+        # slower. test_every_view_field_comes_from_its_own_source guards the order.
         return View(
-            role=role,
-            private_value=scenario.private_value(role),
-            domain=scenario.domain,
-            item=scenario.item,
-            price_tier=scenario.price_tier,
-            value_low=scenario.value_low,
-            value_high=scenario.value_high,
-            round=self.round,
-            max_rounds=scenario.max_rounds,
-            discount=scenario.discount,
-            is_my_turn=not self.done and self.turn == role,
-            turns_left=max(scenario.max_rounds - own_turns_taken, 0),
-            history=tuple(self.public_history),
-            standing_offer=standing,
-            my_offer=self.latest_offer[role],
-            allowed_actions=self.rules.actions,
-            violations=self.violations[role],
-            max_violations=self.rules.max_violations,
-            max_price=self.max_price,
-            last_error=self.last_error[role],
-            last_feedback=self.last_feedback[role],
-            done=self.done,
-            context=scenario.context,
+            role,
+            scenario.buyer_value if role == "buyer" else scenario.seller_cost,  # private_value
+            scenario.domain,
+            scenario.item,
+            scenario.price_tier,
+            scenario.value_low,
+            scenario.value_high,
+            self.round,
+            self.max_rounds,
+            scenario.discount,
+            not done and self.turn == role,  # is_my_turn
+            max(self.max_rounds - (self.turn_count + (role == scenario.first_mover)) // 2, 0),  # turns_left
+            self.public_history,
+            standing,
+            self.latest_offer[role],  # my_offer
+            self.rules.actions,
+            self.violations[role],
+            self.rules.max_violations,
+            self.max_price,
+            self.last_error[role],
+            self.last_feedback[role],
+            done,
+            self.context,
         )
-
-    def _public_history(self) -> list[PublicEvent]:
-        return [
-            PublicEvent(
-                event.round, event.actor, event.kind, event.payload.get("price"), event.payload.get("message")
-            )
-            for event in self.events
-            if event.public and event.actor is not None
-        ]
 
     # -- moves -------------------------------------------------------------------------------------------
     def step(self, role: Role, move: Move) -> StepResult:
@@ -148,24 +147,23 @@ class Negotiation:
         The result's feedback is also what `role`'s next view holds as `last_feedback`."""
         if role not in ROLES:
             raise ValueError(f"role must be 'buyer' or 'seller', got {role!r}")  # caller bug, not agent error
-        result = self._step(role, move)
+        if self.outcome is not None:
+            result = StepResult(False, "The negotiation is over; no further moves are possible.", True)
+        else:
+            try:
+                if role != self.turn:
+                    raise ActionError(f"it is not your turn: wait for the {other_role(role)} to move")
+                if isinstance(move, Unparseable):
+                    raise ActionError(move.error)
+                action = parse_action(move, self.rules.actions)
+                self._check_rules(role, action.name, action.price, action.message)
+            except ActionError as error:
+                result = self._violation(role, move, str(error))
+            else:
+                self.last_error[role] = None
+                result = self._apply(role, action.name, action.price, action.message)
         self.last_feedback[role] = result.feedback
         return result
-
-    def _step(self, role: Role, move: Move) -> StepResult:
-        if self.done:
-            return StepResult(False, "The negotiation is over; no further moves are possible.", True)
-        try:
-            if role != self.turn:
-                raise ActionError(f"it is not your turn: wait for the {other_role(role)} to move")
-            if isinstance(move, Unparseable):
-                raise ActionError(move.error)
-            action = parse_action(move, self.rules.actions)
-            self._check_rules(role, action.name, action.price, action.message)
-        except ActionError as error:
-            return self._violation(role, move, str(error))
-        self.last_error[role] = None
-        return self._apply(role, action.name, action.price, action.message)
 
     def _check_rules(self, role: Role, name: str, price: float | None, message: str | None) -> None:
         if message is not None and len(message) > self.rules.max_message_chars:
@@ -226,43 +224,42 @@ class Negotiation:
             payload["price"] = round(price, 2)
         if message:
             payload["message"] = message
-        fmt = self.scenario.domain.format_price
-        other = other_role(role)
+        standing = self.standing_offer
         if name == ACCEPT_OFFER:
-            assert self.standing_offer is not None  # checked by _check_rules
-            payload["price"] = self.standing_offer.price
-            self._log(role, name, payload)
-            self._finish("accepted", role, deal=True, price=self.standing_offer.price)
-            return StepResult(
-                True, f"Deal closed at {fmt(self.standing_offer.price)}.", True, terminated=True
-            )
+            assert standing is not None  # checked by _check_rules
+            payload["price"] = standing.price
+        self._log(role, name, payload)
+        fmt = self.scenario.domain.format_price
+        if name == MAKE_OFFER:  # the common move first: this is the hot path of every scripted episode
+            offer = Offer(role, payload["price"], self.round)
+            self.latest_offer[role] = offer
+            self.standing_offer = offer
+            self.offers_made[role].append(offer.price)
+            return self._pass_turn(role, f"Your offer of {fmt(offer.price)} is on the table.")
+        if name == ACCEPT_OFFER:
+            self._finish("accepted", role, deal=True, price=payload["price"])
+            return StepResult(True, f"Deal closed at {fmt(payload['price'])}.", True, terminated=True)
         if name == WALK_AWAY:
-            self._log(role, name, payload)
             self._finish("walked_away", role, deal=False)
             return StepResult(
                 True, "You walked away. The negotiation ended without a deal.", True, terminated=True
             )
-        self._log(role, name, payload)
-        if name == MAKE_OFFER:
-            offer = Offer(role, payload["price"], self.round)
-            self.latest_offer[role] = offer
-            self.standing_offer = offer
-            feedback = f"Your offer of {fmt(offer.price)} is on the table."
-        elif name == REJECT_OFFER:
+        if name == REJECT_OFFER:
             self.standing_offer = None
-            feedback = f"You rejected the {other}'s offer."
+            feedback = f"You rejected the {other_role(role)}'s offer."
         elif name == DISCLOSE_VALUE:
-            feedback = f"You told the {other} your value is {fmt(payload['price'])}."
+            feedback = f"You told the {other_role(role)} your value is {fmt(payload['price'])}."
         else:
-            feedback = f"Message sent to the {other}."
+            feedback = f"Message sent to the {other_role(role)}."
         return self._pass_turn(role, feedback)
 
     def _pass_turn(self, role: Role, feedback: str) -> StepResult:
         self.turn_count += 1
-        if self.turn_count >= 2 * self.scenario.max_rounds:
+        if self.turn_count >= 2 * self.max_rounds:  # the last round stays the current one
             self._log(None, "no_deal", {"reason": "round_limit"})
             self._finish("round_limit", None, deal=False)
             return StepResult(True, f"{feedback} The round limit was reached: no deal.", True, truncated=True)
+        self.round = self.turn_count // 2 + 1
         self.turn = other_role(role)
         return StepResult(True, feedback, False)
 
@@ -270,8 +267,8 @@ class Negotiation:
         current_round = self.round
         self.events.append(Event(len(self.events), current_round, actor, kind, payload, public))
         if public and actor is not None:
-            self.public_history.append(
-                PublicEvent(current_round, actor, kind, payload.get("price"), payload.get("message"))
+            self.public_history += (
+                PublicEvent(current_round, actor, kind, payload.get("price"), payload.get("message")),
             )
 
     def _finish(self, reason: EndReason, by: Role | None, *, deal: bool, price: float | None = None) -> None:
@@ -285,11 +282,8 @@ class Negotiation:
             buyer_value=self.scenario.buyer_value,
             seller_cost=self.scenario.seller_cost,
             discount_factor=self.scenario.discount ** (self.round - 1) if deal else 1.0,
-            violations=dict(self.violations),
-            offers={
-                role: [e.payload["price"] for e in self.events if e.actor == role and e.kind == MAKE_OFFER]
-                for role in ROLES
-            },
+            violations={role: count for role, count in self.violations.items()},
+            offers={role: list(prices) for role, prices in self.offers_made.items()},
         )
 
     def as_record(self) -> dict[str, Any]:

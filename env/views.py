@@ -1,30 +1,34 @@
 """What one side may see: its own role and private value, the public framing and the public history.
 
 A view is built only from the scenario's public fields, the acting side's own private value and public events;
-the other side's private value is never an input, which is what the non-interference test checks.
+the other side's private value is never an input, which is what the non-interference test checks. Nothing in a
+view is the engine's own mutable state: events and offers are named tuples, the history a tuple and the context a
+read-only mapping, so an in-process agent cannot change what the other side reads or what binds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from haggle.env.catalogue import Item
 from haggle.env.domains import Domain
 from haggle.env.scenario import Role
 
 
-@dataclass(frozen=True)
-class Offer:
+class Offer(NamedTuple):
+    """Immutable (and a named tuple rather than a frozen dataclass: one is built per offer, on the hot path)."""
+
     by: Role
     price: float
     round: int
 
 
-@dataclass(slots=True)
-class PublicEvent:
+class PublicEvent(NamedTuple):
     """An event both sides saw: an offer, a message, a rejection, a disclosure, a walk-away or the deal.
-    Not frozen only because frozen dataclasses are slow to build and one is built per move."""
+    Immutable, and shared by both sides' views; a named tuple because one is built per move."""
 
     round: int
     actor: Role
@@ -35,7 +39,8 @@ class PublicEvent:
 
 @dataclass(slots=True)
 class View:
-    """Built afresh for every turn (so plain slots, not frozen: construction is on the hot path)."""
+    """Built afresh for every turn and never reused, so plain slots (frozen would double the cost of the hot path):
+    changing one's own view changes nothing else, and every field it shares with the engine is immutable."""
 
     role: Role
     private_value: float
@@ -59,7 +64,7 @@ class View:
     last_error: str | None = None  # why this side's previous move was refused, if it was
     last_feedback: str | None = None  # the engine's reply to this side's previous move (its StepResult's)
     done: bool = False
-    context: dict[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def other_role(self) -> Role:
@@ -71,3 +76,13 @@ class View:
             for event in self.history
             if event.actor == role and event.action == "make_offer" and event.price is not None
         ]
+
+
+def read_only(value: Any) -> Any:
+    """A deep read-only copy of JSON-like data (dicts become mapping proxies, lists tuples): a scenario's context
+    is frozen once per episode and then shared by every view of it."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: read_only(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(read_only(item) for item in value)
+    return value

@@ -58,7 +58,9 @@ def eval_jobs(config: EvalConfig, scenarios: Sequence[Scenario]) -> list[Episode
     return jobs
 
 
-def run_eval(config: EvalConfig, run_dir: Path, *, progress: bool = True) -> RunSummary:
+def run_eval(
+    config: EvalConfig, run_dir: Path, *, progress: bool = True, workers: int | None = 1
+) -> RunSummary:
     """Play every episode of the plan the store does not hold yet."""
     return RunDirectory(run_dir, EVAL).play(
         config.to_dict(),
@@ -67,6 +69,7 @@ def run_eval(config: EvalConfig, run_dir: Path, *, progress: bool = True) -> Run
         max_attempts=config.max_attempts,
         rules=config.rules,
         progress=progress,
+        workers=workers,
     )
 
 

@@ -31,7 +31,9 @@ class TransientError(Exception):
 
     def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.kind = kind  # rate_limit | server_error | timeout | connection
+        self.kind = (
+            kind  # rate_limit | server_error | bad_response (a 200 that is no answer) | timeout | connection
+        )
         self.retry_after = retry_after
 
 

@@ -69,7 +69,8 @@ class HFLocalModel(BatchedLocalModel):
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype).to(device)
+        model: Any = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype)  # stubs mistype `.to`
+        model = model.to(device)
         if config.adapter:
             from peft import PeftModel
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from haggle.data.backends.base import Completion, PermanentError, RequestError, TransientError
-from haggle.data.redaction import register_secret
+from haggle.data.redaction import is_secret_name, register_secret
 from haggle.env.actions import ToolCall
 from haggle.env.config_loading import build, expand_environment, refuse_unknown
 
@@ -75,6 +75,9 @@ class EndpointConfig:
             raise ValueError(
                 f"endpoint agent {config.model!r} needs `base_url` or a `preset` ({sorted(PRESETS)})"
             )
+        for name, value in config.headers.items():
+            if is_secret_name(name):  # a provider's own key header: scrub it from any error text too
+                register_secret(value)
         return config
 
     def request_body(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
@@ -169,9 +172,15 @@ class OpenAIEndpoint:
         except openai.APITimeoutError:
             raise TransientError("timeout", f"no answer within {self.config.timeout:g} s") from None
         except openai.APIConnectionError as error:
-            raise TransientError("connection", f"connection failed ({error})") from None
+            raise TransientError(
+                "connection", f"cannot connect to {self.config.base_url} ({error})"
+            ) from None
         except openai.APIStatusError as error:
             raise _status_error(error) from None
+        except ValueError as error:  # a 200 labelled JSON whose body is not (an HTML page, a cut-off answer)
+            raise TransientError(
+                "bad_response", f"the endpoint answered with a body that is not JSON ({error})"
+            ) from None
         return _completion(response, time.perf_counter() - started)
 
     async def aclose(self) -> None:
@@ -195,19 +204,25 @@ def _status_error(error: Any) -> Exception:
 
 def _completion(response: Any, latency: float) -> Completion:
     """Read the JSON answer: content, native tool calls, reasoning (vLLM's reasoning_content, OpenRouter's
-    reasoning), token usage and cost."""
+    reasoning), token usage and cost. An answer that is no chat completion is a transient failure, retried."""
     choices = response.get("choices") if isinstance(response, dict) else None
-    if not choices:  # some routers answer 200 with an error body
-        error = response.get("error") if isinstance(response, dict) else response
-        raise TransientError("server_error", f"the endpoint returned no choices ({error})")
-    message = choices[0].get("message") or {}
+    message = (
+        choices[0].get("message")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict)
+        else None
+    )
+    if not isinstance(message, dict):  # some routers answer 200 with an error body, some proxies with a page
+        error = response.get("error") if isinstance(response, dict) and "error" in response else response
+        raise TransientError("bad_response", f"the endpoint returned no chat completion ({str(error)[:300]})")
     calls = [
         ToolCall(call["function"]["name"], call["function"].get("arguments") or {})
         for call in message.get("tool_calls") or []
-        if isinstance(call.get("function"), dict) and isinstance(call["function"].get("name"), str)
+        if isinstance(call, dict)
+        and isinstance(call.get("function"), dict)
+        and isinstance(call["function"].get("name"), str)
     ]
     usage: dict[str, Any] = {"latency_s": round(latency, 4)}
-    reported = response.get("usage") or {}
+    reported = response.get("usage") if isinstance(response.get("usage"), dict) else {}
     for key in ("prompt_tokens", "completion_tokens", "cost"):
         if isinstance(reported.get(key), int | float):
             usage[key] = reported[key]

@@ -1,9 +1,10 @@
 """Retries, backoff, bounded concurrency and stopping, around any backend.
 
-Transient failures (429, 5xx, timeouts, dropped connections) are retried with exponential backoff and jitter; a
-429's Retry-After is honoured. A request that still fails counts against its model; after
-`max_consecutive_failures` such failures in a row (or at once on a bad key or unknown model) the model is stopped:
-every later request fails fast with `ModelStopped`, so the rest of a tournament goes on without it.
+Transient failures (429, 5xx, a 200 that is no answer, timeouts, dropped connections) are retried with exponential
+backoff and jitter. A Retry-After holds back every request to the model until it has passed: the retries of the
+request that got it and the requests of the episode's next attempt alike. A request that still fails counts against
+its model; after `max_consecutive_failures` such failures in a row (or at once on a bad key or unknown model) the
+model is stopped: every later request fails fast with `ModelStopped`, so the rest of a tournament goes on without it.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class ReliableBackend:
         self.failures = 0
         self.consecutive_failures = 0
         self.stopped: str | None = None  # why the model was stopped
+        self._not_before = 0.0  # time.monotonic() before which no request goes out: the last Retry-After
         self._limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     def reset(self) -> None:
@@ -90,6 +92,7 @@ class ReliableBackend:
         for retry in range(self.policy.max_retries + 1):
             if self.stopped:
                 raise ModelStopped(self.stopped)
+            await self._honour_retry_after()
             started = time.perf_counter()
             try:
                 self.requests += 1
@@ -100,11 +103,15 @@ class ReliableBackend:
                     async with limit:
                         completion = await self.backend.complete(messages, tools, seed)
             except TransientError as error:
+                if error.retry_after is not None:  # the next request, this one's retry or any other, waits
+                    wait = min(error.retry_after, self.policy.max_retry_after)
+                    self._not_before = max(self._not_before, time.monotonic() + wait)
                 if retry == self.policy.max_retries:
                     self._failed(f"{error.kind} after {retry + 1} attempts: {error}")
                     raise EndpointFailure(f"{self.name}: {redact(str(error))}") from None
                 self.retries[error.kind] += 1
-                await asyncio.sleep(self._delay(error, retry))
+                if error.retry_after is None:
+                    await asyncio.sleep(self.policy.backoff(retry, self.rng))
             except PermanentError as error:
                 self._stop(redact(str(error)))
                 raise ModelStopped(self.stopped) from None
@@ -118,11 +125,11 @@ class ReliableBackend:
                 return completion
         raise AssertionError("unreachable: the last retry either returns or raises")
 
-    def _delay(self, error: TransientError, retry: int) -> float:
-        if error.retry_after is not None:
-            wait = min(error.retry_after, self.policy.max_retry_after)
-            return wait + self.rng.uniform(0, 0.1 * wait)  # at least what the server asked for
-        return self.policy.backoff(retry, self.rng)
+    async def _honour_retry_after(self) -> None:
+        """At least what the server asked for, plus jitter so that the requests held back spread out."""
+        wait = self._not_before - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait + self.rng.uniform(0, 0.1 * wait))
 
     def _failed(self, reason: str) -> None:
         self.failures += 1

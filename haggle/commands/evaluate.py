@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--episodes", type=int, help="scenarios per opponent and role (overrides the config)")
     parser.add_argument("--seed", type=int, help="scenario seed (overrides the config)")
     parser.add_argument("--concurrency", type=int, help="negotiations in flight (overrides the config)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the episodes (default: one per spare CPU core, fewer on small runs)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--json", action="store_true", help="print the run summary and eval.json's content as JSON"
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             "haggle eval: pass --config FILE and --out RUN_DIR (or compare runs: haggle eval compare RUN_A RUN_B)"
         )
     from haggle.data.episode_store import StoreError
+    from haggle.data.job_runner import WorkerFailed, interrupted
     from haggle.eval.eval_report import write_eval
     from haggle.eval.eval_run import load_run, run_eval
 
@@ -88,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
     if args.wandb:
         _prepare_wandb()
     try:
-        summary = run_eval(config, args.out, progress=not args.no_progress)
-    except (ValueError, ImportError, StoreError) as error:  # another game in --out, or an unbuildable agent
+        summary = run_eval(config, args.out, progress=not args.no_progress, workers=args.workers)
+    except KeyboardInterrupt:
+        return interrupted(args.out, "haggle eval")
+    # another game in --out, an unbuildable agent, a worker process killed
+    except (ValueError, ImportError, StoreError, WorkerFailed) as error:
         raise SystemExit(f"haggle eval: {error}") from None
     data, markdown = write_eval(load_run(args.out), args.out)
     if args.json:

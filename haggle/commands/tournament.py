@@ -1,7 +1,8 @@
 """`haggle tournament`: a round-robin of scripted and LLM agents, resumable, with a live bar and a leaderboard.
 
     haggle tournament --config configs/tournament/scripted-cpu.yaml --out runs/tournament-cpu
-Rerunning the same command resumes: finished episodes are skipped, failed ones are tried again.
+Rerunning the same command resumes: finished episodes are skipped, failed ones are tried again. Ctrl-C stops it
+with one line saying what was saved (exit 130); `--workers N` spreads the episodes over N processes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 
 from haggle.data.episode_store import StoreError
+from haggle.data.job_runner import WorkerFailed, interrupted
 from haggle.data.leaderboard import format_leaderboard
 from haggle.data.tournament import TOURNAMENT, TournamentConfig, run_tournament
 from haggle.env.config_loading import override
@@ -30,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--concurrency", type=int, help="negotiations in flight (overrides the config)")
     parser.add_argument(
         "--episodes-per-pairing", type=int, help="scenarios per ordered pair (overrides the config)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the episodes (default: one per spare CPU core, fewer on small runs)",
     )
     parser.add_argument("--max-attempts", type=int, help="tries per episode whose agent failed (overrides)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,8 +60,11 @@ def load_config(args: argparse.Namespace) -> TournamentConfig:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     try:
-        summary, board = run_tournament(config, args.out, progress=not args.no_progress)
-    except (ValueError, ImportError, StoreError) as error:  # another game in --out, or an unbuildable agent
+        summary, board = run_tournament(config, args.out, progress=not args.no_progress, workers=args.workers)
+    except KeyboardInterrupt:
+        return interrupted(args.out, TOURNAMENT.command)
+    # another game in --out, an unbuildable agent, a worker process killed
+    except (ValueError, ImportError, StoreError, WorkerFailed) as error:
         raise SystemExit(f"haggle tournament: {error}") from None
     if args.json:
         print(json.dumps({"summary": summary.to_dict(), "leaderboard": board}, indent=2))

@@ -242,7 +242,12 @@ def test_keys_never_reach_the_run_directory(chat_server, tmp_path, monkeypatch, 
     store = EpisodeStore(tmp_path / "run")
     summary = run_jobs_sync(jobs, store, concurrency=2, rules=config.rules, progress=False)
     assert "HTTP 401" in summary.stopped["bad"] and summary.completed == 2
-    written = "".join(path.read_text() for path in (tmp_path / "run").rglob("*") if path.is_file())
+    # the episode store is SQLite: its text is stored as UTF-8 bytes, so a leaked key shows in the raw bytes
+    written = "".join(
+        path.read_bytes().decode("utf-8", "replace")
+        for path in (tmp_path / "run").rglob("*")
+        if path.is_file()
+    )
     assert "Incorrect API key provided: ***" in written
     assert secret not in written and wrong not in written
     assert secret not in str(summary.to_dict()) and wrong not in str(summary.to_dict())

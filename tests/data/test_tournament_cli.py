@@ -47,26 +47,28 @@ def test_round_robin_plays_every_ordered_pair_on_paired_scenarios_and_resumes(ca
     assert again["leaderboard"] == board
 
 
-def test_a_run_directory_refuses_a_different_game(capsys, tmp_path):
+def test_a_run_directory_refuses_a_different_game(refused, capsys, tmp_path):
     tournament(capsys, "--out", str(tmp_path / "run"), "--episodes-per-pairing", "1")
     changed = yaml.safe_load(CONFIG.read_text()) | {"seed": 99}
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump(changed))
-    with pytest.raises(SystemExit, match="different seed"):
-        main(["tournament", "--config", str(other), "--out", str(tmp_path / "run"), "--no-progress"])
+    refused(
+        ["tournament", "--config", str(other), "--out", str(tmp_path / "run"), "--no-progress"],
+        match="different seed",
+    )
 
 
-def test_config_mistakes_fail_before_any_work(tmp_path):
+def test_config_mistakes_fail_before_any_work(refused, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"agents": [{"name": "boulware"}, {"name": "boulware"}]}))
-    with pytest.raises(SystemExit, match="unique"):
-        main(["tournament", "--config", str(bad), "--out", str(tmp_path / "run")])
+    refused(["tournament", "--config", str(bad), "--out", str(tmp_path / "run")], match="unique")
     bad.write_text(yaml.safe_dump({"agents": [{"name": "a"}, {"name": "b"}], "episodes": 3}))
-    with pytest.raises(SystemExit, match="unknown tournament setting"):
-        main(["tournament", "--config", str(bad), "--out", str(tmp_path / "run")])
+    assert main(["tournament", "--config", str(bad), "--out", str(tmp_path / "run")]) == 2
+    assert "unknown tournament setting 'episodes'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
-def test_traces_command_writes_a_filtered_dataset_with_a_card(capsys, tmp_path):
+def test_traces_command_writes_a_filtered_dataset_with_a_card(refused, capsys, tmp_path):
     tournament(capsys, "--out", str(tmp_path / "run"), "--episodes-per-pairing", "8")
     out = tmp_path / "traces"
     args = ["traces", str(tmp_path / "run"), "--out", str(out), "--roles", "seller", "--deals-only", "--json"]
@@ -79,5 +81,7 @@ def test_traces_command_writes_a_filtered_dataset_with_a_card(capsys, tmp_path):
     assert main(args) == 0  # rewriting its own output directory is fine
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "notes.txt").write_text("keep me")
-    with pytest.raises(SystemExit, match="not a Haggle traces directory"):
-        main(["traces", str(tmp_path / "run"), "--out", str(tmp_path / "elsewhere")])
+    refused(
+        ["traces", str(tmp_path / "run"), "--out", str(tmp_path / "elsewhere")],
+        match="not a Haggle traces directory",
+    )

@@ -139,3 +139,41 @@ def test_errors_never_name_a_private_value(scenario):
         for value in (scenario.buyer_value, scenario.seller_cost):
             assert f"{value:,.2f}" not in feedback and str(value) not in feedback
     assert game.violations["seller"] == 0
+
+
+def test_every_view_field_comes_from_its_own_source():
+    """The engine builds views positionally (the hot path): each field must still hold what its name says."""
+    scenario = ScenarioSampler(SamplerConfig(value_model="hotel_room_block", domains=["hotel_b2b"])).sample(
+        1, 2
+    )[0]
+    game = Negotiation(scenario, ProtocolRules(max_violations=4))
+    first, second = scenario.first_mover, "buyer" if scenario.first_mover == "seller" else "seller"
+    game.step(first, offer_call(scenario.value_high))
+    game.step(second, ToolCall("accept_offer", {"price": 1}))  # a violation: unexpected argument
+    view = game.view(second)
+    assert {name: getattr(view, name) for name in view.__dataclass_fields__} == {
+        "role": second,
+        "private_value": scenario.private_value(second),
+        "domain": scenario.domain,
+        "item": scenario.item,
+        "price_tier": scenario.price_tier,
+        "value_low": scenario.value_low,
+        "value_high": scenario.value_high,
+        "round": 1,
+        "max_rounds": scenario.max_rounds,
+        "discount": scenario.discount,
+        "is_my_turn": True,
+        "turns_left": scenario.max_rounds,
+        "history": game.public_history,
+        "standing_offer": game.standing_offer,
+        "my_offer": None,
+        "allowed_actions": game.rules.actions,
+        "violations": 1,
+        "max_violations": 4,
+        "max_price": scenario.value_high * game.rules.max_price_factor,
+        "last_error": game.last_error[second],
+        "last_feedback": game.last_feedback[second],
+        "done": False,
+        "context": scenario.context,
+    }
+    assert view.last_error and view.standing_offer.by == first and len(view.history) == 1
