@@ -18,7 +18,7 @@ import difflib
 import os
 import re
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -33,6 +33,22 @@ class ConfigError(ValueError):
     """A config that cannot be used: the message says which key is wrong and what it needs."""
 
 
+# A config the user wrote that cannot be used (missing file, YAML syntax, unknown or mistyped key; YAML syntax
+# from loaders outside this module too, e.g. TRL's parser): the user's mistake, so the CLI and the training
+# scripts print one line, `describe_config_error`, and exit 2; `haggle --debug` / HAGGLE_DEBUG=1 show the traceback.
+CONFIG_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, yaml.YAMLError)
+
+
+def describe_config_error(error: BaseException) -> str:
+    """One line: the loader's message, or for a YAML syntax error the file, line and column and what is wrong."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{mark.name}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {error.problem}"
+    if isinstance(error, FileNotFoundError) and error.filename:
+        return f"no such file: {error.filename}"
+    return " ".join(str(error).split())
+
+
 # -- YAML and the environment ---------------------------------------------------------------------------------
 def expand_environment(value: Any) -> Any:
     """`${VAR}` and `${VAR:-default}` replaced in every string of `value`; an unset VAR without default fails."""
@@ -43,7 +59,9 @@ def expand_environment(value: Any) -> Any:
             if name in os.environ:
                 return os.environ[name]
             if default is None:
-                raise KeyError(f"config refers to ${{{name}}} but the environment variable {name} is not set")
+                raise ConfigError(
+                    f"config refers to ${{{name}}} but the environment variable {name} is not set"
+                )
             return default
 
         return _VARIABLE.sub(substitute, value)
@@ -60,7 +78,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     with path.open(encoding="utf-8") as handle:
-        loaded = yaml.safe_load(handle) or {}
+        try:
+            loaded = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(describe_config_error(error)) from error
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
     return expand_environment(loaded)
@@ -102,7 +123,9 @@ def build(cls: type[T], mapping: Mapping[str, Any] | None, *, what: str = "setti
     if missing:
         raise ConfigError(f"{_prefix(where)}missing required {what} {', '.join(map(repr, missing))}")
     hints = _field_types(cls)
-    return cls(**{key: _convert(value, hints[key], _key(where, key)) for key, value in values.items()})
+    return _checked(
+        cls, where, **{key: _convert(value, hints[key], _key(where, key)) for key, value in values.items()}
+    )
 
 
 def override(instance: T, **changes: Any) -> T:
@@ -111,9 +134,19 @@ def override(instance: T, **changes: Any) -> T:
     cls = type(instance)
     refuse_unknown(changes, [field.name for field in dataclasses.fields(cls) if field.init])  # type: ignore[arg-type]
     hints = _field_types(cls)
-    return dataclasses.replace(
-        instance, **{key: _convert(value, hints[key], key) for key, value in changes.items()}
-    )  # type: ignore[type-var]
+    typed = {key: _convert(value, hints[key], key) for key, value in changes.items()}
+    return _checked(lambda **fields: dataclasses.replace(instance, **fields), "", **typed)  # type: ignore[type-var]
+
+
+def _checked(make: Callable[..., T], where: str, **fields: Any) -> T:
+    """`make(**fields)`, a config class's own check (a ValueError from `__post_init__`) raised as the config
+    mistake it is, so that every bad config reaches the user the same way."""
+    try:
+        return make(**fields)
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(f"{_prefix(where)}{error}") from error
 
 
 def _field_types(cls: type) -> dict[str, Any]:

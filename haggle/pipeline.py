@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from haggle.env.config_loading import build, load_yaml, refuse_unknown
+from haggle.commands.configs import resolve_config
+from haggle.env.config_loading import ConfigError, build, load_yaml, refuse_unknown
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES: tuple[str, ...] = ("tiny_model", "tournament", "traces", "sft", "grpo", "eval")
 STATE_NAME = "pipeline.json"
 # Stages whose own command resumes a partial output; the others start again from an empty directory.
@@ -50,18 +50,12 @@ class PipelineConfig:
         refuse_unknown(mapping, STAGES, what="pipeline stage")
         stages = {name: StageConfig.from_mapping(name, mapping.get(name)) for name in STAGES}
         for name in ("tournament", "sft", "grpo", "eval"):
-            if not stages[name].config:
-                raise ValueError(f"pipeline stage {name!r} needs `config:` (its YAML file)")
-            stages[name].config = str(resolve_config(stages[name].config))
+            given = stages[name].config
+            if not given:
+                raise ConfigError(f"{path}: pipeline stage {name!r} needs `config:` (its YAML file)")
+            # a path, or a built-in config by name: the pipeline runs from any directory and after `pip install .`
+            stages[name].config = str(resolve_config(given, name).resolve())
         return cls(stages)
-
-
-def resolve_config(path: str | Path) -> Path:
-    """A config path as given, or relative to the repository (so the pipeline runs from any directory)."""
-    for candidate in (Path(path), ROOT / path):
-        if candidate.is_file():
-            return candidate.resolve()
-    raise ValueError(f"config file not found: {path}")
 
 
 def artefacts(out: Path) -> dict[str, Path]:

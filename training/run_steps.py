@@ -1,11 +1,41 @@
-"""The steps SFT and GRPO share around their trainer: where to resume from, and training then saving."""
+"""The steps SFT and GRPO share around their trainer: running the script (config mistakes as one line), where to
+resume from, and training then saving (one log line per step, no progress bars in log files)."""
 
 from __future__ import annotations
 
 import os
+import sys
+import traceback
+from collections.abc import Callable
 from typing import Any
 
+from haggle.env.config_loading import CONFIG_ERRORS, describe_config_error, load_yaml, refuse_unknown
+
 _TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0", "none"}
+
+
+def run_script(label: str, make_parser: Callable[[], Any], main: Callable[..., None]) -> None:
+    """`main(*parsed)` for a training script: config keys checked first (with "did you mean"), a config error as
+    `label: message` and exit 2 (HAGGLE_DEBUG=1: the traceback), and no progress bars when stderr is a file."""
+    if not sys.stderr.isatty():
+        import datasets
+        import transformers
+
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        parser = make_parser()
+        args = sys.argv[1:]
+        if "--config" in args and args.index("--config") + 1 < len(args):
+            path = args[args.index("--config") + 1]
+            known = [action.dest for action in parser._actions] + ["env"]
+            refuse_unknown(load_yaml(path), known, what="training setting", where=path)
+        main(*parser.parse_args_and_config(args))
+    except CONFIG_ERRORS as error:
+        if os.environ.get("HAGGLE_DEBUG") == "1":
+            traceback.print_exception(error)
+        print(f"{label}: {describe_config_error(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def resume_checkpoint(
@@ -39,6 +69,7 @@ def resume_checkpoint(
 def train_and_save(trainer: Any, checkpoint: str | None, label: str, **model_card: Any) -> None:
     """Train (from `checkpoint`), log and save the metrics and state, then the adapter, tokenizer and card."""
     output_dir = trainer.args.output_dir
+    _print_each_log_once(trainer)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
@@ -48,3 +79,18 @@ def train_and_save(trainer: Any, checkpoint: str | None, label: str, **model_car
         trainer.create_model_card(**model_card)
     trainer.accelerator.print(f"{label}: adapter, tokenizer and model card saved to {output_dir}")
     trainer.end()
+
+
+def _print_each_log_once(trainer: Any) -> None:
+    """Keep the scripts' one summary line per log step (EpisodeSummaryCallback): drop transformers' printing of the
+    full log dict, and its progress bar unless stderr is a terminal (carriage returns garble log files)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarWithoutLogs(ProgressCallback):
+        def on_log(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if sys.stderr.isatty() and not trainer.args.disable_tqdm:
+        trainer.add_callback(BarWithoutLogs)

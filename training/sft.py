@@ -106,4 +106,6 @@ def make_parser() -> ExpandingTrlParser:
 
 
 if __name__ == "__main__":
-    main(*make_parser().parse_args_and_config())
+    from haggle.training.run_steps import run_script
+
+    run_script("sft", make_parser, main)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "experiment", help="run and report experiment presets (configs/experiments/)"
+        "experiment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="experiment_command", required=True, metavar="ACTION")
 
@@ -71,5 +71,12 @@ def report_command(args: argparse.Namespace) -> int:
         report = write_report(args.run_dir)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"haggle experiment report: {error}") from None
-    print(json.dumps(report.data, indent=2) if args.json else report.markdown)
+    if args.json:
+        print(json.dumps(report.data, indent=2))
+        return 0
+    print(report.markdown)
+    plots = ", ".join(path.name for path in report.plots)
+    print(
+        f"wrote {args.run_dir / 'report.md'}, {args.run_dir / 'report.json'} and plots ({plots}) in {args.run_dir}"
+    )
     return 0

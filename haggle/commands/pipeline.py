@@ -1,7 +1,8 @@
 """`haggle pipeline`: the README's main job, tiny model to eval in one resumable command (CPU, no network).
 
 haggle pipeline --out runs/quickstart
-haggle pipeline --out runs/quickstart --from sft      # redo SFT and everything after it
+haggle pipeline --out runs/quickstart --from sft         # redo SFT and everything after it
+haggle configs copy pipeline/tiny-cpu mine.yaml          # then: haggle pipeline --config mine.yaml --out ...
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from pathlib import Path
 
 from haggle.pipeline import STAGES, PipelineConfig, StageFailed, run_pipeline
 
-DEFAULT_CONFIG = "configs/pipeline/tiny-cpu.yaml"
+DEFAULT_CONFIG = "tiny-cpu"  # configs/pipeline/tiny-cpu.yaml
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "pipeline", help="tiny model -> tournament -> traces -> SFT -> GRPO -> eval, resumable"
+        "pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, required=True, help="directory for every stage's output")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"pipeline YAML (default {DEFAULT_CONFIG})")
+    parser.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"pipeline YAML: a file or a built-in name (default {DEFAULT_CONFIG})",
+    )
     parser.add_argument(
         "--from", dest="restart_from", choices=STAGES, help="run this stage and the later ones again"
     )
@@ -27,10 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = PipelineConfig.from_yaml(args.config)
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"haggle pipeline: {error}") from None
+    config = PipelineConfig.from_yaml(args.config)  # config mistakes: one line from haggle.cli
     try:
         paths = run_pipeline(config, args.out, restart_from=args.restart_from)
     except StageFailed as error:

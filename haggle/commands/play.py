@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from haggle.env.agents import create_agent
+from haggle.env.agents import AGENT_REGISTRY, create_agent
 from haggle.env.episode_loop import play_episodes
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("play", help="show one negotiation as a transcript")
+    parser = subparsers.add_parser(
+        "play", description=__doc__, epilog=f"agents: {', '.join(sorted(AGENT_REGISTRY))}"
+    )
     parser.add_argument("--buyer", default="linear")
     parser.add_argument("--seller", default="boulware")
     parser.add_argument("--seed", type=int, default=0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from haggle.commands.summary_table import format_summary
-from haggle.env.agents import create_agent
+from haggle.env.agents import AGENT_REGISTRY, create_agent
 from haggle.env.episode_loop import Episode, play_episodes
 from haggle.env.metrics import summarise_by_tier
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
@@ -18,7 +18,9 @@ from haggle.env.scenario import SamplerConfig, ScenarioSampler
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "simulate", help="run scripted negotiations and print deal rate, surplus, efficiency"
+        "simulate",
+        description=__doc__,
+        epilog=f"agents: {', '.join(sorted(AGENT_REGISTRY))}",
     )
     parser.add_argument("--buyer", required=True, help="scripted strategy for the buyer (e.g. boulware)")
     parser.add_argument("--seller", required=True, help="scripted strategy for the seller (e.g. conceder)")

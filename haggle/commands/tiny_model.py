@@ -15,9 +15,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "tiny-model", help="build the tiny random-weight Qwen3 used on CPU and in tests (no download)"
-    )
+    parser = subparsers.add_parser("tiny-model", description=__doc__)
     parser.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help="directory to write the model to"
     )

@@ -9,12 +9,12 @@ import argparse
 import json
 from pathlib import Path
 
-from haggle.data.episode_store import StoreError
+from haggle.data.episode_store import EpisodeStore, StoreError
 from haggle.data.traces import ReplayError, TraceFilters, write_traces
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("traces", help="turn tournament episodes into an SFT dataset (TRL format)")
+    parser = subparsers.add_parser("traces", description=__doc__)
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories to read")
     parser.add_argument("--out", type=Path, required=True, help="dataset directory (load_from_disk)")
     parser.add_argument("--roles", nargs="+", choices=["buyer", "seller"], default=["buyer", "seller"])
@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(run_dir) for run_dir in args.run_dirs if not (run_dir / "episodes").is_dir()]
     if missing:
         raise SystemExit(f"haggle traces: not a run directory (no episodes/): {', '.join(missing)}")
+    empty = [str(run_dir) for run_dir in args.run_dirs if EpisodeStore(run_dir).count() == 0]
+    if empty:
+        raise SystemExit(
+            f"haggle traces: no episodes stored yet in {', '.join(empty)}: run `haggle tournament` into it first"
+        )
     if not 0 <= args.validation_fraction < 1:
         raise SystemExit("haggle traces: --validation-fraction must be in [0, 1)")
     filters = TraceFilters(

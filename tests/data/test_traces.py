@@ -155,7 +155,7 @@ def test_the_trace_is_exactly_the_chat_the_llm_agent_held(chat_server, endpoint_
     assert not any("reasoning_content" in m for m in without)
 
 
-def test_mechanism_rows_of_an_experiment_run_are_skipped(tmp_path, capsys):
+def test_mechanism_rows_of_an_experiment_run_are_skipped(refused, tmp_path, capsys):
     """Experiment runs store k-double-auction and posted-price rows beside the dialogues: no chat to train on."""
     preset = tmp_path / "preset.yaml"
     preset.write_text(
@@ -179,8 +179,10 @@ def test_mechanism_rows_of_an_experiment_run_are_skipped(tmp_path, capsys):
     for record in records:
         if record["metadata"]["row_kind"] == "mechanism":
             store.write(record)
-    with pytest.raises(SystemExit, match="12 episodes read, 12 of them mechanism rows"):
-        main(["traces", str(only), "--out", str(tmp_path / "none")])
+    refused(
+        ["traces", str(only), "--out", str(tmp_path / "none")],
+        match="12 episodes read, 12 of them mechanism rows",
+    )
 
 
 def test_an_llm_side_stored_under_other_prompts_is_refused_not_misrendered(scripted_run):

@@ -105,7 +105,7 @@ def test_scripted_eval_reproduces_haggle_simulate_on_the_same_seed(capsys, tmp_p
     assert all_cell["surplus_share"] != other_seed["surplus_share"]["buyer"]
 
 
-def test_a_rerun_plays_nothing_new_and_a_changed_game_is_refused(capsys, tmp_path):
+def test_a_rerun_plays_nothing_new_and_a_changed_game_is_refused(refused, capsys, tmp_path):
     config, out = write_config(tmp_path / "eval.yaml"), tmp_path / "run"
     first = run_eval(capsys, "--config", str(config), "--out", str(out))
     assert first["run"]["completed"] == 30 * 2 * 2 and first["run"]["already_done"] == 0
@@ -117,13 +117,17 @@ def test_a_rerun_plays_nothing_new_and_a_changed_game_is_refused(capsys, tmp_pat
     assert more["run"]["completed"] == 3 * 2 * 2  # the same 30 scenarios, then 3 more
 
     changed = write_config(tmp_path / "changed.yaml", scenarios={"tiers": [10, 1000], "max_rounds": 8})
-    with pytest.raises(SystemExit, match="different scenarios"):
-        main(["eval", "--config", str(changed), "--out", str(out), "--no-progress"])
+    refused(
+        ["eval", "--config", str(changed), "--out", str(out), "--no-progress"], match="different scenarios"
+    )
     other_model = write_config(tmp_path / "other.yaml", model={"name": "model", "strategy": "conceder"})
-    with pytest.raises(SystemExit, match="different model"):
-        main(["eval", "--config", str(other_model), "--out", str(out), "--no-progress"])
-    with pytest.raises(SystemExit, match="different seed"):
-        main(["eval", "--config", str(config), "--out", str(out), "--seed", "8", "--no-progress"])
+    refused(
+        ["eval", "--config", str(other_model), "--out", str(out), "--no-progress"], match="different model"
+    )
+    refused(
+        ["eval", "--config", str(config), "--out", str(out), "--seed", "8", "--no-progress"],
+        match="different seed",
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,14 +145,13 @@ def test_a_rerun_plays_nothing_new_and_a_changed_game_is_refused(capsys, tmp_pat
         ({"surprise": 1}, "unknown eval setting"),
     ],
 )
-def test_bad_configs_stop_with_a_message(tmp_path, changes, message):
+def test_bad_configs_stop_with_a_message(refused, tmp_path, changes, message):
     config = write_config(tmp_path / "eval.yaml", **changes)
-    with pytest.raises(SystemExit, match=message):
-        main(["eval", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    refused(["eval", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"], match=message)
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
-def test_bad_command_lines_stop_with_a_message(tmp_path):
+def test_bad_command_lines_stop_with_a_message(refused, tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing yet\n", encoding="utf-8")
     tiny = str(REPO / "configs/eval/tiny-cpu.yaml")
@@ -161,8 +164,7 @@ def test_bad_command_lines_stop_with_a_message(tmp_path):
         (["--config", str(write_config(tmp_path / "s.yaml")), "--out", str(tmp_path / "a"), "--model-path", "x"], "is scripted"),
     ]  # fmt: skip
     for args, message in cases:
-        with pytest.raises(SystemExit, match=message):
-            main(["eval", *args, "--no-progress"])
+        refused(["eval", *args, "--no-progress"], match=message)
     result = subprocess.run(
         [sys.executable, "-m", "haggle.cli", "eval", "--config", str(empty), "--out", str(tmp_path / "b")],
         capture_output=True,
@@ -172,10 +174,12 @@ def test_bad_command_lines_stop_with_a_message(tmp_path):
 
 
 @pytest.mark.skipif(find_spec("wandb") is not None, reason="wandb is installed here")
-def test_wandb_is_optional_and_its_absence_is_named_before_any_episode(tmp_path):
+def test_wandb_is_optional_and_its_absence_is_named_before_any_episode(refused, tmp_path):
     config = write_config(tmp_path / "eval.yaml")
-    with pytest.raises(SystemExit, match=r"haggle\[wandb\]"):
-        main(["eval", "--config", str(config), "--out", str(tmp_path / "run"), "--wandb", "--no-progress"])
+    refused(
+        ["eval", "--config", str(config), "--out", str(tmp_path / "run"), "--wandb", "--no-progress"],
+        match=r"haggle\[wandb\]",
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -217,3 +221,11 @@ def test_an_endpoint_model_is_evaluated_through_the_openai_client(capsys, tmp_pa
     for cell in served["eval"]["cells"]:
         twin = cells[(cell["opponent"], cell["role"], cell["tier"])]
         assert (cell["deal_rate"], cell["surplus_share"]) == (twin["deal_rate"], twin["surplus_share"])
+
+
+def test_two_worker_processes_play_the_same_eval_as_one(capsys, tmp_path):
+    config = write_config(tmp_path / "eval.yaml", episodes=12)
+    one = run_eval(capsys, "--config", str(config), "--out", str(tmp_path / "one"), "--workers", "1")
+    two = run_eval(capsys, "--config", str(config), "--out", str(tmp_path / "two"), "--workers", "2")
+    assert two["run"]["completed"] == one["run"]["completed"] == 12 * 2 * 2
+    assert two["eval"]["cells"] == one["eval"]["cells"]

@@ -49,9 +49,17 @@ def sft_dataset_dir(tmp_path_factory):
     return path
 
 
+def sft_timeout(args) -> float:
+    """Seconds for one tiny SFT run, sized from its steps (a loaded 2-core machine runs ~10x slower than an idle
+    one, so a fixed limit fails there): a start-up allowance plus a generous per-step budget."""
+    args = list(map(str, args))
+    steps = int(args[args.index("--max_steps") + 1]) if "--max_steps" in args else 60  # tiny-cpu.yaml's
+    return 300 + 20 * steps
+
+
 def _run_sft(*args):
     command = [sys.executable, "training/sft.py", "--config", "configs/sft/tiny-cpu.yaml", *map(str, args)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=sft_timeout(args))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result.stdout
 

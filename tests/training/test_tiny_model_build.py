@@ -201,7 +201,7 @@ def test_a_directory_holding_something_else_is_replaced_only_when_forced(tmp_pat
     assert not (tmp_path / "notes.txt").exists() and (tmp_path / "model.safetensors").is_file()
 
 
-def test_cli_builds_then_reuses_and_says_where(tmp_path, capsys):
+def test_cli_builds_then_reuses_and_says_where(refused, tmp_path, capsys):
     out = tmp_path / "tiny"
     assert main(["tiny-model", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip().endswith(f"in {out}")
@@ -210,8 +210,7 @@ def test_cli_builds_then_reuses_and_says_where(tmp_path, capsys):
     assert report["path"] == str(out) and report["reused"] is True and report["seed"] == 0
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "weights.bin").write_bytes(b"x")
-    with pytest.raises(SystemExit, match="--force"):
-        main(["tiny-model", "--out", str(tmp_path / "other")])
+    refused(["tiny-model", "--out", str(tmp_path / "other")], match="--force")
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from haggle.data.episode_store import EpisodeStore
 
 from haggle.cli import main
 
@@ -20,23 +21,25 @@ def test_each_preset_runs_end_to_end_with_scripted_agents(preset, tmp_path, caps
     assert main(["experiment", "report", str(out)]) == 0
     markdown = capsys.readouterr().out
     assert "trade rate [95%]" in markdown and "efficiency [95%]" in markdown and "χ²" in markdown
-    assert markdown == (out / "report.md").read_text() + "\n"
+    assert markdown.startswith((out / "report.md").read_text() + "\n")
+    assert f"wrote {out / 'report.md'}, {out / 'report.json'} and plots" in markdown  # says where it wrote
     assert (out / "trade_rate.png").stat().st_size > 0 and (out / "efficiency.png").stat().st_size > 0
     # resuming the finished run finds everything stored
-    stored = len(list((out / "episodes").iterdir()))
+    stored = sum(1 for _ in EpisodeStore(out).records())
     assert (
         main(["experiment", "run", str(preset), "--out", str(out), "--episodes", "12", "--no-progress"]) == 0
     )
     assert f"{stored}/{stored} episodes stored" in capsys.readouterr().out
 
 
-def test_errors_say_what_to_do(tmp_path):
-    with pytest.raises(SystemExit, match="not an experiment run directory"):
-        main(["experiment", "report", str(tmp_path)])
-    with pytest.raises(SystemExit, match="unknown variant"):
-        main(["experiment", "run", str(PRESETS[0]), "--out", str(tmp_path / "x"), "--variant", "huge"])
-    with pytest.raises(SystemExit, match="config file not found"):
-        main(["experiment", "run", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")])
+def test_errors_say_what_to_do(refused, tmp_path, capsys):
+    refused(["experiment", "report", str(tmp_path)], match="not an experiment run directory")
+    refused(
+        ["experiment", "run", str(PRESETS[0]), "--out", str(tmp_path / "x"), "--variant", "huge"],
+        match="unknown variant",
+    )
+    assert main(["experiment", "run", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")]) == 2
+    assert "config file not found" in capsys.readouterr().err
 
 
 @pytest.mark.slow
