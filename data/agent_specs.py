@@ -28,6 +28,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import haggle.data.negmas_agent  # noqa: F401  (registers the "negmas" strategy; NegMAS itself loads only when one is built)
 from haggle.data.backends.reliability import ReliableBackend, RetryPolicy
 from haggle.data.redaction import is_secret_name, redact_params
 from haggle.env.agents.base import Agent, create_agent

@@ -52,6 +52,8 @@ class MechanismSpec:
 @register_mechanism("k_double_auction")
 def k_double_auction(scenario: Scenario, k: float = 0.5, bidders: str = "linear_equilibrium") -> Outcome:
     """Sealed bid and ask, trade at k·bid + (1-k)·ask; Chatterjee–Samuelson equilibrium or truthful bidding."""
+    buyer: LinearEquilibriumBidder | TruthfulBidder
+    seller: LinearEquilibriumBidder | TruthfulBidder
     if bidders == "linear_equilibrium":
         buyer, seller = LinearEquilibriumBidder("buyer", k), LinearEquilibriumBidder("seller", k)
     elif bidders == "truthful":
@@ -120,7 +122,9 @@ def _context_price(scenario: Scenario, key: str) -> float:
 def _one_shot_outcome(
     scenario: Scenario, deal: bool, price: float, reason: Any, ended_by: Role | None, proposer: Role | None
 ) -> Outcome:
-    offers = {proposer: [price]} if proposer else {"buyer": [price], "seller": [price]}
+    offers: dict[str, list[float]] = (
+        {proposer: [price]} if proposer else {"buyer": [price], "seller": [price]}
+    )
     return Outcome(
         deal=deal,
         price=price if deal else None,

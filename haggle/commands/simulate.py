@@ -13,7 +13,7 @@ from haggle.commands.summary_table import format_summary
 from haggle.env.agents import AGENT_REGISTRY, create_agent
 from haggle.env.episode_loop import Episode, play_episodes
 from haggle.env.metrics import summarise_by_tier
-from haggle.env.scenario import SamplerConfig, ScenarioSampler
+from haggle.env.scenario import Role, SamplerConfig, ScenarioSampler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--episodes must be at least 1")
     sampler = ScenarioSampler(SamplerConfig.from_yaml(args.config) if args.config else SamplerConfig())
     scenarios = sampler.sample(args.episodes, args.seed)
-    names = {"buyer": args.buyer, "seller": args.seller}
+    names: dict[Role, str] = {"buyer": args.buyer, "seller": args.seller}
     try:
         for role, name in names.items():
             create_agent(name, role=role)  # fail on a bad name before any work
