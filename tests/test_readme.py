@@ -20,8 +20,10 @@ CHEAP = (
     "haggle configs",
     "haggle tiny-model",
     "DRY_RUN=1 bash slurm/",
+    "haggle bench run --suite v1 --model boulware",
+    "haggle bench leaderboard runs/bench/boulware",
 )
-FEWER_EPISODES = {"haggle tournament": ["--episodes-per-pairing", "2", "--no-progress"]}
+FEWER_EPISODES = {"haggle tournament": ["--episodes-per-pairing", "6", "--no-progress"]}
 
 
 def readme_commands() -> list[str]:
