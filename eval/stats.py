@@ -85,28 +85,9 @@ def mcnemar_exact(only_a: int, only_b: int) -> Significance:
     return Significance(float(only_b - only_a), float(p_value), discordant)
 
 
-def chi2_homogeneity(successes: Sequence[int], trials: Sequence[int]) -> Significance:
-    """Pearson χ² test that several models share one deal rate (no continuity correction).
-    The table is models × {deal, no deal}; the statistic has (models - 1) degrees of freedom."""
-    deals = np.asarray(successes, dtype=float)
-    totals = np.asarray(trials, dtype=float)
-    if deals.shape != totals.shape or deals.ndim != 1 or len(deals) < 2:
-        raise ValueError("need one deal count and one trial count for each of at least two models")
-    if (totals < 1).any() or (deals < 0).any() or (deals > totals).any():
-        raise ValueError("each model needs 0 <= deals <= trials and at least one trial")
-    observed = np.column_stack([deals, totals - deals])
-    column_totals = observed.sum(axis=0)
-    if (column_totals == 0).any():
-        raise ValueError("every model has the same outcome on every trial: the deal rate is not in question")
-    expected = np.outer(totals, column_totals) / totals.sum()
-    statistic = float(((observed - expected) ** 2 / expected).sum())
-    dof = len(deals) - 1
-    return Significance(statistic, float(scipy_stats.chi2.sf(statistic, dof)), int(totals.sum()), dof)
-
-
 def cochran_q(outcomes: np.ndarray | Sequence[Sequence[int]]) -> Significance:
     """Cochran's Q test that several models share one deal rate on the same scenarios: `outcomes` is scenarios ×
-    models of 0/1. The paired counterpart of the χ² homogeneity test (with two models it is McNemar's χ²); the
+    models of 0/1. The paired counterpart of Pearson's χ² homogeneity test (with two models it is McNemar's χ²); the
     p-value is χ² with (models - 1) degrees of freedom, a large-sample approximation. Scenarios where every model
     had the same outcome carry no evidence; with none left, p = 1."""
     table = np.asarray(outcomes, dtype=int)

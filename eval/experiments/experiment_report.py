@@ -1,7 +1,7 @@
 """`haggle experiment report RUN_DIR`: the paper's tables as markdown and JSON, plus PNG plots.
 
 Sections appear when the preset calls for them: every preset gets trade rate (Wilson 95%), efficiency (bootstrap
-95%) and surplus split per row, and a χ² test of equal trade rates across the models of each condition; several
+95%) and surplus split per row, and Cochran's Q test of equal trade rates across the models of each condition (paired: the same scenarios); several
 conditions add each condition's shift against the first one on paired scenarios (exact McNemar on the paired trade
 outcomes, Holm-corrected over the shifts); a `baseline` adds every model against that mechanism row (its own Holm
 family); a disclosure phase adds α, truthfulness and refusals beside the theory module's efficiency curve in α.
@@ -51,7 +51,9 @@ def build_report(run_dir: Path) -> Report:
         for i, ((condition, row), sample) in enumerate(episodes.items())
     ]
     homogeneity_tests = [
-        homogeneity(c.name, [r for r in rows if r.condition == c.name and r.row_kind == "agent"])
+        homogeneity(
+            c.name, {m.name: episodes[c.name, m.name] for m in config.models if (c.name, m.name) in episodes}
+        )
         for c in config.conditions
     ]
     reference = config.reference_condition
@@ -156,14 +158,15 @@ def _markdown(data: dict[str, Any]) -> str:
     ]  # fmt: skip
     parts.append(_references(data))
     parts += [
-        "## Homogeneity of trade rates across models (Pearson χ²)",
+        "## Homogeneity of trade rates across models (Cochran's Q on the shared scenarios, χ² approximation)",
         table(
-            ["condition", "models", "χ²", "dof", "p"],
+            ["condition", "models", "scenarios", "Q", "dof", "p"],
             [
                 [
                     t["condition"],
                     ", ".join(t["rows"]),
-                    num(t["chi2"], 2),
+                    str(t["scenarios"]),
+                    num(t["q"], 2),
                     str(t["dof"]),
                     p_value(t["p_value"]),
                 ]

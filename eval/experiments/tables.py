@@ -135,23 +135,24 @@ def row_stats(condition: str, row: str, row_kind: str, episodes: Episodes, seed:
 
 @dataclass(frozen=True)
 class Homogeneity:
-    """Pearson χ² test that the rows of one condition share one trade rate."""
+    """Cochran's Q test that the models of one condition share one trade rate. They play the same scenarios, so
+    the outcomes are paired: Pearson's χ² would treat them as independent samples and lose the pairing."""
 
     condition: str
     rows: list[str]
-    chi2: float | None
+    scenarios: int  # played by every row: the pairs the test uses
+    q: float | None
     dof: int
-    p_value: float | None
+    p_value: float | None  # χ² approximation with dof = rows - 1 (McNemar's χ² for two rows)
 
 
-def homogeneity(condition: str, rows: Sequence[RowStats]) -> Homogeneity:
-    deals = [row.deals for row in rows]
-    totals = [row.episodes for row in rows]
-    names = [row.row for row in rows]
-    if len(rows) < 2 or sum(deals) in (0, sum(totals)):
-        return Homogeneity(condition, names, None, len(rows) - 1, None)  # a constant margin: nothing to test
-    result = stats.chi2_homogeneity(deals, totals)
-    return Homogeneity(condition, names, float(result.statistic), len(rows) - 1, float(result.p_value))
+def homogeneity(condition: str, rows: Mapping[str, Episodes]) -> Homogeneity:
+    names = list(rows)
+    shared = sorted(set.intersection(*(set(sample.scenario_ids) for sample in rows.values()))) if rows else []
+    if len(rows) < 2 or not shared:
+        return Homogeneity(condition, names, len(shared), None, len(rows) - 1, None)
+    result = stats.cochran_q(np.column_stack([rows[name].subset(shared).deal for name in names]))
+    return Homogeneity(condition, names, len(shared), result.statistic, len(rows) - 1, result.p_value)
 
 
 @dataclass(frozen=True)

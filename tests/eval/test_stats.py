@@ -49,29 +49,6 @@ def test_mcnemar_exact_on_known_values_and_its_edge_cases():
         stats.mcnemar_exact(-1, 3)
 
 
-def test_chi2_homogeneity_by_hand_on_a_two_by_three_table():
-    # deals 10, 20, 30 of 40 each: every expected cell is 20, so χ² = 4 · (10²/20) = 20 on 2 degrees of freedom,
-    # whose survival function is exp(-χ²/2).
-    result = stats.chi2_homogeneity([10, 20, 30], [40, 40, 40])
-    assert (result.statistic, result.dof, result.n) == (pytest.approx(20.0), 2, 120)
-    assert result.p_value == pytest.approx(np.exp(-10))
-
-
-def test_chi2_homogeneity_matches_scipy_contingency():
-    deals, trials = [55, 54, 40, 18, 10, 0], [60, 60, 60, 60, 60, 60]
-    table = np.column_stack([deals, np.subtract(trials, deals)])
-    expected = scipy_stats.chi2_contingency(table, correction=False)
-    result = stats.chi2_homogeneity(deals, trials)
-    assert result.statistic == pytest.approx(expected.statistic)
-    assert result.p_value == pytest.approx(expected.pvalue)
-    assert result.dof == expected.dof == 5
-
-
-def test_chi2_homogeneity_refuses_a_constant_outcome():
-    with pytest.raises(ValueError, match="same outcome"):
-        stats.chi2_homogeneity([0, 0], [10, 20])
-
-
 def test_holm_on_a_known_example():
     # sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 -> kept monotone at 0.06
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
