@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "tiny model -> tournament -> traces -> SFT -> GRPO -> eval in one resumable job",
     ),
     "configs": ("configs", "list the built-in configs, or copy one out to edit"),
+    "export": ("export", "a run's stored episodes as JSON Lines"),
     "bench": ("bench", "Haggle Bench: a frozen suite -> a result card per model -> a leaderboard"),
 }
 

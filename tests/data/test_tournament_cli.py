@@ -85,3 +85,23 @@ def test_traces_command_writes_a_filtered_dataset_with_a_card(refused, capsys, t
         ["traces", str(tmp_path / "run"), "--out", str(tmp_path / "elsewhere")],
         match="not a Haggle traces directory",
     )
+
+
+def test_export_writes_every_stored_episode_as_strict_json_lines(refused, capsys, tmp_path):
+    config = tmp_path / "t.yaml"
+    config.write_text(
+        yaml.safe_dump({"agents": [{"name": "boulware"}, {"name": "conceder"}], "episodes_per_pairing": 3}),
+        encoding="utf-8",
+    )
+    assert main(["tournament", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "episodes.jsonl")]) == 0
+    lines = (tmp_path / "episodes.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"non-JSON constant {name}"))
+        for line in lines
+    ]
+    assert len(records) == 3 * 2 and len({r["episode_id"] for r in records}) == len(records)
+    refused(
+        ["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.jsonl")], match="no episodes stored"
+    )
