@@ -7,12 +7,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from haggle.env.actions import Action, Move
 from haggle.env.agents.base import Agent, AgentTurn
+from haggle.env.agents.scripted import ScriptedAgent
 from haggle.env.negotiation import Negotiation, ProtocolRules
 from haggle.env.outcome import Outcome
 from haggle.env.scenario import Role, Scenario
+from haggle.env.views import View
 
 AgentBuilder = Callable[[Role, Scenario], Agent]
+
+
+def immediate_answer(agent: Agent) -> Callable[[View], Move | Action] | None:
+    """How to ask an agent that answers at once, skipping the coroutine (the simulate hot path): a scripted
+    strategy's already valid `Action`, or `decide` of another agent that does not override `act`; None for an
+    agent to await."""
+    if type(agent).act is not Agent.act:
+        return None
+    if isinstance(agent, ScriptedAgent) and type(agent).decide is ScriptedAgent.decide:
+        return agent.decide_action
+    return agent.decide
 
 
 @dataclass
@@ -60,24 +74,20 @@ async def play_episode(
     negotiation = Negotiation(scenario, rules)
     agents = {"buyer": buyer, "seller": seller}
     episode = Episode(negotiation)
-    # Scripted agents answer at once: call `decide` directly and skip the coroutine (the simulate hot path).
-    immediate = {
-        role: agent.decide if type(agent).act is Agent.act else None for role, agent in agents.items()
-    }
+    immediate = {role: immediate_answer(agent) for role, agent in agents.items()}
     while negotiation.outcome is None:
         role = negotiation.turn
         decide = immediate[role]
-        if decide and not keep_turns:
-            negotiation.step(role, decide(negotiation.view(role)))
-            continue
-        turn = (
-            AgentTurn(decide(negotiation.view(role)))
-            if decide
-            else await agents[role].act(negotiation.view(role))
-        )
+        if decide is None:
+            turn = await agents[role].act(negotiation.view(role))
+            move: Move | Action = turn.move
+        else:
+            move = decide(negotiation.view(role))
+            if keep_turns:  # the transcript holds the tool call an `Action` stands for
+                turn = AgentTurn(move.as_tool_call() if isinstance(move, Action) else move)
         if keep_turns:
             episode.turns.append((role, turn))
-        negotiation.step(role, turn.move)
+        negotiation.step(role, move)
     return episode
 
 

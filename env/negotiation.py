@@ -13,6 +13,8 @@ Rules read only public facts (price bounds come from the public prior), never a 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ from haggle.env.actions import (
     REJECT_OFFER,
     SEND_MESSAGE,
     WALK_AWAY,
+    Action,
     ActionError,
     Move,
     ToolCall,
@@ -57,6 +60,18 @@ class ProtocolRules:
 DEFAULT_RULES = ProtocolRules()  # built once: validating the rules costs as much as a few moves
 
 
+def round_cents(amount: float) -> float:
+    """Exactly `round(amount, 2)`, which formats the number as text (a few times the cost of a whole move): a
+    positive amount well away from a half cent is its nearest whole number of cents, anything else is left to
+    `round`."""
+    scaled = amount * 100
+    if 0 < scaled < 1e11:
+        cents = round(scaled)
+        if abs(scaled - cents) < 0.499:  # the float error of `scaled` is below 1e-4 cent here
+            return cents / 100
+    return round(amount, 2)
+
+
 @dataclass(slots=True)
 class Event:
     """One line of the episode log. `public` events are shown to both sides; violations only to the violator."""
@@ -71,27 +86,68 @@ class Event:
 
 @dataclass(slots=True)
 class StepResult:
+    """The engine's answer to one move. Its `feedback` (also the acting side's next `View.last_feedback`) is
+    written on first read: formatting a price costs as much as the rest of a move, and scripted play never reads
+    it."""
+
     ok: bool
-    feedback: str  # what the acting agent reads back (tool result or error)
+    _text: str  # the feedback, or its template with "{}" for the price when `_price` is set
     done: bool
     terminated: bool = False  # the game ended by a move (deal, walk-away, forfeit)
     truncated: bool = False  # the game ran into the round limit
+    _price: float | None = None
+    _format_price: Callable[[float], str] | None = None
+
+    @property
+    def feedback(self) -> str:
+        """What the acting agent reads back (tool result or error)."""
+        if self._price is not None and self._format_price is not None:
+            self._text, self._price = self._text.format(self._format_price(self._price)), None
+        return self._text
 
 
 class Negotiation:
-    """One episode of bilateral bargaining over `scenario`."""
+    """One episode of bilateral bargaining over `scenario`. Slots: no per-game attribute dict for the garbage
+    collector to walk while thousands of finished games are kept."""
+
+    __slots__ = (
+        "scenario",
+        "rules",
+        "_entries",
+        "_events",
+        "turn",
+        "turn_count",
+        "standing_offer",
+        "latest_offer",
+        "violations",
+        "last_error",
+        "replies",
+        "outcome",
+        "public_history",
+        "context",
+        "offers_made",
+        "max_price",
+        "max_rounds",
+        "round",
+        "format_price",
+    )
 
     def __init__(self, scenario: Scenario, rules: ProtocolRules | None = None) -> None:
         self.scenario = scenario
         self.rules = rules or DEFAULT_RULES
-        self.events: list[Event] = []
+        # The log while playing, turned into `Event`s when read (`events`): a valid move's entry is its public
+        # event (its payload is its price and message), anything else a tuple of the `Event` fields. An object
+        # and a payload per move cost time, and every object the game keeps is one more for the garbage collector
+        # to walk.
+        self._entries: list[PublicEvent | tuple[int, Role | None, str, dict[str, Any], bool]] = []
+        self._events: list[Event] = []
         self.turn: Role = scenario.first_mover
         self.turn_count = 0  # valid turns taken
         self.standing_offer: Offer | None = None
         self.latest_offer: dict[Role, Offer | None] = {"buyer": None, "seller": None}
         self.violations: dict[Role, int] = {"buyer": 0, "seller": 0}
         self.last_error: dict[Role, str | None] = {"buyer": None, "seller": None}
-        self.last_feedback: dict[Role, str | None] = {"buyer": None, "seller": None}
+        self.replies: dict[Role, StepResult | None] = {"buyer": None, "seller": None}  # to the last moves
         self.outcome: Outcome | None = None
         # Views are built every turn, so what they show is kept ready: the public history as an immutable tuple
         # grown by one event per move (shared by every view, never copied), the context frozen once.
@@ -101,8 +157,24 @@ class Negotiation:
         self.max_price = scenario.value_high * self.rules.max_price_factor
         self.max_rounds = scenario.max_rounds
         self.round = 1  # the current round (never past max_rounds), advanced by `_pass_turn`
+        self.format_price = scenario.domain.format_price
 
     # -- state -------------------------------------------------------------------------------------------
+    @property
+    def events(self) -> list[Event]:
+        """The episode log, every move and violation in order (one list, extended as the game goes on)."""
+        events, entries = self._events, self._entries
+        for index in range(len(events), len(entries)):
+            entry = entries[index]
+            if isinstance(entry, PublicEvent):
+                payload: dict[str, Any] = {} if entry.price is None else {"price": entry.price}
+                if entry.message is not None:
+                    payload["message"] = entry.message
+                events.append(Event(index, entry.round, entry.actor, entry.action, payload))
+            else:
+                events.append(Event(index, *entry))
+        return events
+
     @property
     def done(self) -> bool:
         return self.outcome is not None
@@ -136,15 +208,17 @@ class Negotiation:
             self.rules.max_violations,
             self.max_price,
             self.last_error[role],
-            self.last_feedback[role],
+            self.replies[role],
             done,
             self.context,
         )
 
     # -- moves -------------------------------------------------------------------------------------------
-    def step(self, role: Role, move: Move) -> StepResult:
-        """Apply `role`'s move. Never raises for a bad move: it is returned as an error and logged.
-        The result's feedback is also what `role`'s next view holds as `last_feedback`."""
+    def step(self, role: Role, move: Move | Action) -> StepResult:
+        """Apply `role`'s move: what an agent produced (a tool call or unparseable output), or an `Action` a scripted
+        agent built, which is the same move as its `as_tool_call()` without the parsing. Never raises for a bad
+        move: it is returned as an error and logged. The result's feedback is also what `role`'s next view holds as
+        `last_feedback`."""
         if role not in ROLES:
             raise ValueError(f"role must be 'buyer' or 'seller', got {role!r}")  # caller bug, not agent error
         if self.outcome is not None:
@@ -153,17 +227,37 @@ class Negotiation:
             try:
                 if role != self.turn:
                     raise ActionError(f"it is not your turn: wait for the {other_role(role)} to move")
-                if isinstance(move, Unparseable):
-                    raise ActionError(move.error)
-                action = parse_action(move, self.rules.actions)
+                action = self._validated(move)
                 self._check_rules(role, action.name, action.price, action.message)
             except ActionError as error:
                 result = self._violation(role, move, str(error))
             else:
                 self.last_error[role] = None
                 result = self._apply(role, action.name, action.price, action.message)
-        self.last_feedback[role] = result.feedback
+        self.replies[role] = result
         return result
+
+    def _validated(self, move: Move | Action) -> Action:
+        """The action a move stands for. An `Action` is taken as is when parsing its tool call would give it back
+        unchanged (an allowed name, a finite float price exactly where one is required, no message); any other
+        move goes through `parse_action`, so that every move obeys the one syntax."""
+        if isinstance(move, Action):
+            name, price = move.name, move.price
+            if (
+                type(move) is Action
+                and move.message is None
+                and name in self.rules.actions
+                and (
+                    type(price) is float and math.isfinite(price)
+                    if name in (MAKE_OFFER, DISCLOSE_VALUE)
+                    else price is None and name != SEND_MESSAGE
+                )
+            ):
+                return move
+            move = move.as_tool_call()
+        if isinstance(move, Unparseable):
+            raise ActionError(move.error)
+        return parse_action(move, self.rules.actions)
 
     def _check_rules(self, role: Role, name: str, price: float | None, message: str | None) -> None:
         if message is not None and len(message) > self.rules.max_message_chars:
@@ -191,9 +285,11 @@ class Negotiation:
                 "make an offer, send a message or walk away"
             )
 
-    def _violation(self, role: Role, move: Move, error: str) -> StepResult:
+    def _violation(self, role: Role, move: Move | Action, error: str) -> StepResult:
         self.violations[role] += 1
         self.last_error[role] = error
+        if isinstance(move, Action):
+            move = move.as_tool_call()  # logged as the tool call it stands for
         raw = (
             move.error if isinstance(move, Unparseable) else {"name": move.name, "arguments": move.arguments}
         )
@@ -219,26 +315,21 @@ class Negotiation:
         )
 
     def _apply(self, role: Role, name: str, price: float | None, message: str | None) -> StepResult:
-        payload: dict[str, Any] = {}
         if price is not None:
-            payload["price"] = round(price, 2)
-        if message:
-            payload["message"] = message
-        standing = self.standing_offer
+            price = round_cents(price)
+        if name == MAKE_OFFER and price is not None:  # the common move first: the hot path of scripted play
+            self._log_move(role, name, price, message)
+            offer = Offer(role, price, self.round)
+            self.latest_offer[role] = self.standing_offer = offer
+            self.offers_made[role].append(price)
+            return self._pass_turn(role, "Your offer of {} is on the table.", price)
         if name == ACCEPT_OFFER:
-            assert standing is not None  # checked by _check_rules
-            payload["price"] = standing.price
-        self._log(role, name, payload)
-        fmt = self.scenario.domain.format_price
-        if name == MAKE_OFFER:  # the common move first: this is the hot path of every scripted episode
-            offer = Offer(role, payload["price"], self.round)
-            self.latest_offer[role] = offer
-            self.standing_offer = offer
-            self.offers_made[role].append(offer.price)
-            return self._pass_turn(role, f"Your offer of {fmt(offer.price)} is on the table.")
-        if name == ACCEPT_OFFER:
-            self._finish("accepted", role, deal=True, price=payload["price"])
-            return StepResult(True, f"Deal closed at {fmt(payload['price'])}.", True, terminated=True)
+            assert self.standing_offer is not None  # checked by _check_rules
+            price = self.standing_offer.price
+            self._log_move(role, name, price, message)
+            self._finish("accepted", role, deal=True, price=price)
+            return StepResult(True, "Deal closed at {}.", True, True, False, price, self.format_price)
+        self._log_move(role, name, price, message)
         if name == WALK_AWAY:
             self._finish("walked_away", role, deal=False)
             return StepResult(
@@ -246,26 +337,40 @@ class Negotiation:
             )
         if name == REJECT_OFFER:
             self.standing_offer = None
-            feedback = f"You rejected the {other_role(role)}'s offer."
-        elif name == DISCLOSE_VALUE:
-            feedback = f"You told the {other_role(role)} your value is {fmt(payload['price'])}."
-        else:
-            feedback = f"Message sent to the {other_role(role)}."
-        return self._pass_turn(role, feedback)
+            return self._pass_turn(role, f"You rejected the {other_role(role)}'s offer.")
+        if name == DISCLOSE_VALUE:
+            return self._pass_turn(role, f"You told the {other_role(role)} your value is {{}}.", price)
+        return self._pass_turn(role, f"Message sent to the {other_role(role)}.")
 
-    def _pass_turn(self, role: Role, feedback: str) -> StepResult:
+    def _pass_turn(self, role: Role, feedback: str, price: float | None = None) -> StepResult:
+        """End `role`'s turn; `feedback` is a template with "{}" for `price` when a price is given."""
         self.turn_count += 1
         if self.turn_count >= 2 * self.max_rounds:  # the last round stays the current one
             self._log(None, "no_deal", {"reason": "round_limit"})
             self._finish("round_limit", None, deal=False)
-            return StepResult(True, f"{feedback} The round limit was reached: no deal.", True, truncated=True)
+            return StepResult(
+                True,
+                f"{feedback} The round limit was reached: no deal.",
+                True,
+                False,
+                True,
+                price,
+                self.format_price,
+            )
         self.round = self.turn_count // 2 + 1
         self.turn = other_role(role)
-        return StepResult(True, feedback, False)
+        return StepResult(True, feedback, False, False, False, price, self.format_price)
+
+    def _log_move(self, role: Role, name: str, price: float | None, message: str | None) -> None:
+        """Log a valid move; its public event is its log entry."""
+        event = PublicEvent(self.round, role, name, price, message or None)
+        self.public_history += (event,)
+        self._entries.append(event)
 
     def _log(self, actor: Role | None, kind: str, payload: dict[str, Any], public: bool = True) -> None:
+        """Log what is not a valid move: violations, forfeits and the round limit."""
         current_round = self.round
-        self.events.append(Event(len(self.events), current_round, actor, kind, payload, public))
+        self._entries.append((current_round, actor, kind, payload, public))
         if public and actor is not None:
             self.public_history += (
                 PublicEvent(current_round, actor, kind, payload.get("price"), payload.get("message")),

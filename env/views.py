@@ -2,8 +2,9 @@
 
 A view is built only from the scenario's public fields, the acting side's own private value and public events;
 the other side's private value is never an input, which is what the non-interference test checks. Nothing in a
-view is the engine's own mutable state: events and offers are named tuples, the history a tuple and the context a
-read-only mapping, so an in-process agent cannot change what the other side reads or what binds.
+view is state the engine plays by: events and offers are named tuples, the history a tuple and the context a
+read-only mapping, so an in-process agent cannot change what the other side reads or what binds (the one engine
+object it holds is its own side's `reply`, which the rules never read).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from haggle.env.catalogue import Item
 from haggle.env.domains import Domain
 from haggle.env.scenario import Role
+
+if TYPE_CHECKING:
+    from haggle.env.negotiation import StepResult
 
 
 class Offer(NamedTuple):
@@ -40,7 +44,8 @@ class PublicEvent(NamedTuple):
 @dataclass(slots=True)
 class View:
     """Built afresh for every turn and never reused, so plain slots (frozen would double the cost of the hot path):
-    changing one's own view changes nothing else, and every field it shares with the engine is immutable."""
+    changing one's own view changes nothing else, and every field it shares with the engine but its own `reply`
+    is immutable."""
 
     role: Role
     private_value: float
@@ -62,9 +67,14 @@ class View:
     max_violations: int
     max_price: float
     last_error: str | None = None  # why this side's previous move was refused, if it was
-    last_feedback: str | None = None  # the engine's reply to this side's previous move (its StepResult's)
+    reply: StepResult | None = None  # the engine's answer to this side's previous move (read `last_feedback`)
     done: bool = False
     context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def last_feedback(self) -> str | None:
+        """The engine's reply to this side's previous move, as text; written only when read."""
+        return None if self.reply is None else self.reply.feedback
 
     @property
     def other_role(self) -> Role:
@@ -78,10 +88,15 @@ class View:
         ]
 
 
+EMPTY_CONTEXT: Mapping[str, Any] = MappingProxyType({})
+
+
 def read_only(value: Any) -> Any:
     """A deep read-only copy of JSON-like data (dicts become mapping proxies, lists tuples): a scenario's context
     is frozen once per episode and then shared by every view of it."""
     if isinstance(value, Mapping):
+        if not value:
+            return EMPTY_CONTEXT  # most scenarios have no context: one object for all of them
         return MappingProxyType({key: read_only(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
         return tuple(read_only(item) for item in value)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 
-from haggle.env.actions import ACCEPT_OFFER, MAKE_OFFER, WALK_AWAY, Move, ToolCall
+from haggle.env.actions import ACCEPT_OFFER, MAKE_OFFER, WALK_AWAY, Action, Move
 from haggle.env.agents.base import Agent, register_agent
+from haggle.env.negotiation import round_cents
 from haggle.env.scenario import Role
 from haggle.env.views import View
 
@@ -20,7 +21,11 @@ def _better_or_equal(role: Role, price: float, than: float) -> bool:
 
 
 class ScriptedAgent(Agent):
-    """Shared acceptance logic: take the standing offer when it is at least as good as what we would ask next."""
+    """Shared acceptance logic: take the standing offer when it is at least as good as what we would ask next.
+
+    Strategies implement `decide_action`, which returns an already valid `Action`: the episode loop hands it to
+    the engine as is (no tool-call parsing on the simulate hot path), and `decide` gives the same move as the tool
+    call every other consumer reads."""
 
     def __init__(self, role: Role, seed: int = 0, accept_losses: bool = False) -> None:
         super().__init__(role, seed)
@@ -41,15 +46,18 @@ class ScriptedAgent(Agent):
         return 1.0 if total <= 1 else min(1.0, (total - view.turns_left) / (total - 1))
 
     def decide(self, view: View) -> Move:
-        target = round(self.next_price(view), 2)
+        return self.decide_action(view).as_tool_call()
+
+    def decide_action(self, view: View) -> Action:
+        target = round_cents(self.next_price(view))
         standing = view.standing_offer
         if (
             standing is not None
             and self.individually_rational(view, standing.price)
             and (_better_or_equal(self.role, standing.price, target) or view.turns_left <= 1)
         ):
-            return ToolCall(ACCEPT_OFFER)
-        return ToolCall(MAKE_OFFER, {"price": target})
+            return Action(ACCEPT_OFFER)
+        return Action(MAKE_OFFER, target)
 
     def next_price(self, view: View) -> float:
         raise NotImplementedError
@@ -136,18 +144,18 @@ class PostedPriceAgent(ScriptedAgent):
             return (view.value_high + view.private_value) / 2
         return (view.value_low + view.private_value) / 2
 
-    def decide(self, view: View) -> Move:
-        price = round(self.next_price(view), 2)
+    def decide_action(self, view: View) -> Action:
+        price = round_cents(self.next_price(view))
         standing = view.standing_offer
         if (
             standing is not None
             and _better_or_equal(self.role, standing.price, price)
             and self.individually_rational(view, standing.price)
         ):
-            return ToolCall(ACCEPT_OFFER)
+            return Action(ACCEPT_OFFER)
         if view.my_offer is not None and view.offers_by(view.other_role):
-            return ToolCall(WALK_AWAY)  # the posted price was answered with something else: leave it
-        return ToolCall(MAKE_OFFER, {"price": price})
+            return Action(WALK_AWAY)  # the posted price was answered with something else: leave it
+        return Action(MAKE_OFFER, price)
 
 
 @register_agent("random")
@@ -164,12 +172,12 @@ class RandomAgent(ScriptedAgent):
     def next_price(self, view: View) -> float:
         return self.rng.uniform(view.private_value, self.aspiration(view))
 
-    def decide(self, view: View) -> Move:
+    def decide_action(self, view: View) -> Action:
         standing = view.standing_offer
         if (
             standing is not None
             and self.individually_rational(view, standing.price)
             and self.rng.random() < self.accept_probability
         ):
-            return ToolCall(ACCEPT_OFFER)
-        return ToolCall(MAKE_OFFER, {"price": round(self.next_price(view), 2)})
+            return Action(ACCEPT_OFFER)
+        return Action(MAKE_OFFER, round_cents(self.next_price(view)))

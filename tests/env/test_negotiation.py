@@ -149,7 +149,7 @@ def test_every_view_field_comes_from_its_own_source():
     game = Negotiation(scenario, ProtocolRules(max_violations=4))
     first, second = scenario.first_mover, "buyer" if scenario.first_mover == "seller" else "seller"
     game.step(first, offer_call(scenario.value_high))
-    game.step(second, ToolCall("accept_offer", {"price": 1}))  # a violation: unexpected argument
+    refused = game.step(second, ToolCall("accept_offer", {"price": 1}))  # a violation: unexpected argument
     view = game.view(second)
     assert {name: getattr(view, name) for name in view.__dataclass_fields__} == {
         "role": second,
@@ -172,8 +172,9 @@ def test_every_view_field_comes_from_its_own_source():
         "max_violations": 4,
         "max_price": scenario.value_high * game.rules.max_price_factor,
         "last_error": game.last_error[second],
-        "last_feedback": game.last_feedback[second],
+        "reply": refused,
         "done": False,
         "context": scenario.context,
     }
     assert view.last_error and view.standing_offer.by == first and len(view.history) == 1
+    assert view.last_feedback == refused.feedback and refused.feedback.startswith("Error: ")
