@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from haggle.env.metrics import Played, pooled_efficiency, summarise
-from haggle.env.outcome import Outcome, normalised_gains
+from haggle.env.outcome import EndReason, Outcome, normalised_gains
 from haggle.env.scenario import Role, Scenario, other_role
 from haggle.eval import stats
 from haggle.eval.analytics import offer_analytics, price_discrimination
@@ -69,6 +69,14 @@ def _efficiency_ci(played: Sequence[Played], resamples: int, seed: int) -> list[
     return [interval.low, interval.high]
 
 
+def _rate_ci(outcomes: Sequence[Outcome]) -> tuple[float | None, list[float] | None]:
+    """Deal rate with its Wilson interval; None for both when there are no such scenarios."""
+    if not outcomes:
+        return None, None
+    deals = sum(o.deal for o in outcomes)
+    return deals / len(outcomes), list(stats.wilson_interval(deals, len(outcomes)))
+
+
 def cell_stats(
     played: Sequence[Played], role: Role, *, resamples: int = 2000, seed: int = 0
 ) -> dict[str, Any]:
@@ -77,11 +85,22 @@ def cell_stats(
     outcomes = [outcome for _, outcome in played]
     with_zone = [o for o in outcomes if o.available_gains > 0]
     deals, count = summary["deals"], summary["episodes"]
+    with_gains_rate, with_gains_ci = _rate_ci(with_zone)
+    without_gains_rate, without_gains_ci = _rate_ci([o for o in outcomes if o.buyer_value < o.seller_cost])
     return {
         "episodes": count,
         "deals": deals,
         "deal_rate": summary["deal_rate"],
         "deal_rate_ci": list(stats.wilson_interval(deals, count)),
+        # deals where trade pays (v > c) and where it cannot (v < c); ties v = c in neither
+        "deal_rate_with_gains": with_gains_rate,
+        "deal_rate_with_gains_ci": with_gains_ci,
+        "deal_rate_without_gains": without_gains_rate,
+        "deal_rate_without_gains_ci": without_gains_ci,
+        # how every episode ended, whoever ended it (walking away is the risk-free 0 a reward hack would use)
+        "end_reasons": {
+            reason: sum(o.end_reason == reason for o in outcomes) for reason in get_args(EndReason)
+        },
         # the model's share of the gains: among deals with gains, and over all scenarios with gains (no deal = 0)
         "surplus_share": summary["surplus_share"][role],
         "surplus_share_ci": _mean_ci([o.surplus_share(role) for o in with_zone if o.deal], resamples, seed),
@@ -151,6 +170,10 @@ def _count(hits: int, total: int) -> str:
     return f"{hits}/{total}"
 
 
+def _end_reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in counts.items() if count) or "none"
+
+
 def _results_table(cells: list[dict[str, Any]]) -> str:
     return table(
         ["opponent", "role", "tier", "n", "deal rate [95%]", "share given deal [95%]", "share, all [95%]",
@@ -164,6 +187,17 @@ def _results_table(cells: list[dict[str, Any]]) -> str:
              num(c["violations_per_episode"], 2), str(c["irrational_deals"]),
              _count(c["missed_deals"], c["scenarios_with_zone"]), str(c["walk_aways_when_possible"]),
              _count(c["deals_without_zone"], c["scenarios_without_zone"])]
+            for c in cells
+        ],
+    )  # fmt: skip
+
+
+def _deals_and_ends_table(cells: list[dict[str, Any]]) -> str:
+    return table(
+        ["opponent", "role", "tier", "deal rate, v > c [95%]", "deal rate, v < c [95%]", "how episodes ended"],
+        [
+            [c["opponent"], c["role"], c["tier"], ci(c["deal_rate_with_gains"], c["deal_rate_with_gains_ci"]),
+             ci(c["deal_rate_without_gains"], c["deal_rate_without_gains_ci"]), _end_reasons(c["end_reasons"])]
             for c in cells
         ],
     )  # fmt: skip
@@ -242,6 +276,10 @@ def format_markdown(data: dict[str, Any]) -> str:
         "First offer over the model's own value (anchoring), where it sits in the public prior (0 bottom, 1 top), "
         "mean concession per own offer as a fraction of the own value, rounds to agreement.",
         _strategy_table(data["cells"]),
+        "## Deals with and without gains from trade, and how episodes ended",
+        "Deal rate over the scenarios where trade pays (v > c) and where it cannot (v < c), Wilson 95% intervals "
+        "(ties v = c in neither); then the count of each way an episode ended, whichever side ended it.",
+        _deals_and_ends_table(data["cells"]),
         "## Price discrimination",
         "Slope of log first offer on log reference price across tiers (1: offers scale with the item's value; "
         "0: the same offer whatever the item), bootstrap 95% interval.",

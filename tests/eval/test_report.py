@@ -82,6 +82,44 @@ def test_no_zone_deals_are_counted_over_the_scenarios_without_a_zone():
     assert cell["deals_without_zone"] == 1 and cell["scenarios_without_zone"] == 1
 
 
+def test_a_cell_counts_how_episodes_ended_and_deal_rates_with_and_without_gains():
+    played = [
+        episode(120.0, 80.0, price=100.0),  # v > c, deal
+        episode(130.0, 70.0, end_reason="walked_away", ended_by="buyer"),  # v > c, walked away
+        episode(125.0, 75.0, end_reason="forfeit", ended_by="buyer"),  # v > c, forfeited
+        episode(90.0, 110.0, price=100.0),  # v < c, deal
+        episode(80.0, 110.0),  # v < c, round limit
+        episode(70.0, 110.0, end_reason="walked_away", ended_by="seller"),  # v < c, the opponent left
+        episode(100.0, 100.0, price=100.0),  # a tie: in neither rate
+    ]
+    cell = cell_stats(played, "buyer", resamples=200)
+    assert cell["end_reasons"] == {
+        "accepted": 3,
+        "walked_away": 2,
+        "round_limit": 1,
+        "forfeit": 1,
+        "sealed_bid": 0,
+    }
+    assert cell["deal_rate_with_gains"] == pytest.approx(1 / 3)
+    assert cell["deal_rate_with_gains_ci"] == list(stats.wilson_interval(1, 3))
+    assert cell["deal_rate_without_gains"] == pytest.approx(1 / 3)
+    assert cell["deal_rate_without_gains_ci"] == list(stats.wilson_interval(1, 3))
+    only_zone = cell_stats(played[:1], "buyer", resamples=200)
+    assert only_zone["deal_rate_without_gains"] is None and only_zone["deal_rate_without_gains_ci"] is None
+
+
+def test_markdown_shows_deal_rates_with_and_without_gains_and_how_episodes_ended(scripted_eval):
+    markdown = format_markdown(scripted_eval)
+    section = markdown.split("## Deals with and without gains from trade, and how episodes ended")[1]
+    section = section.split("## Price discrimination")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(scripted_eval["cells"])
+    first = scripted_eval["cells"][0]
+    ended = ", ".join(f"{reason} {count}" for reason, count in first["end_reasons"].items() if count)
+    assert ended and ended in rows[0]
+    assert sum(first["end_reasons"].values()) == first["episodes"]
+
+
 def test_theory_columns_come_from_the_same_draws():
     config = SamplerConfig(tiers=[10.0, 1000.0], domains=["abstract"])
     scenarios = ScenarioSampler(config).sample(400, seed=3)
@@ -182,6 +220,22 @@ def test_markdown_has_one_row_per_cell_and_the_theory_table(scripted_eval):
     rows = [line for line in results.splitlines() if line.startswith(("| conceder", "| tit_for_tat"))]
     assert len(rows) == 16
     assert "## Theory on the same scenarios" in markdown and "| all | 24 |" in markdown
+
+
+def test_theory_is_a_level_at_each_tier_from_the_prior_where_draws_are_few(scripted_eval):
+    """At 8 draws a tier the Chatterjee–Samuelson trade rate on the draws is noise (often 0): the prior's 9/32."""
+    from haggle.eval.eval_plots import MIN_DRAWS, tier_figure
+
+    assert all(scripted_eval["theory"][tier]["draws"] < MIN_DRAWS for tier in ("10", "1k", "100k"))
+    for axes in tier_figure(scripted_eval, "deal_rate").axes:
+        levels: dict[str, list[float]] = {}
+        for collection in axes.collections:
+            if collection.get_label().startswith("theory"):
+                for (x0, y0), (x1, y1) in collection.get_segments():
+                    assert y0 == y1 and x1 - x0 < 1  # at one tier: no line drawn across tiers
+                    levels.setdefault(collection.get_label(), []).append(y0)
+        assert levels["theory: Chatterjee–Samuelson k=½"] == pytest.approx([9 / 32] * 3)
+        assert levels["theory: first-best"] == pytest.approx([0.5] * 3)
 
 
 def test_plots_have_a_panel_per_role_a_line_per_opponent_and_theory(scripted_eval, tmp_path):

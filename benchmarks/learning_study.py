@@ -1,0 +1,668 @@
+"""Learning study: does training teach the tiny model to negotiate? A controlled, paired comparison of five models.
+
+Not a unit test: it trains for real on CPU and writes its table (study.md, study.json) and plot (study.png) to the
+run directory. For every seed, each step is the command a user would run:
+
+1. `haggle tiny-model --seed S` builds the tiny Qwen3-shaped model (random weights);
+2. `haggle tournament` plays the scripted negotiators on the GRPO config's scenarios and `haggle traces` keeps the
+   sides that closed a deal with at least half of the surplus and no invalid move (the expert dialogues);
+3. `training/sft.py` (configs/sft/tiny-cpu.yaml) for `--sft-steps`, then from its adapter
+   - GRPO (configs/grpo/tiny-cpu.yaml) for `--grpo-steps`,
+   - SFT continued from its last checkpoint for the same `--grpo-steps` more steps (the "more updates" control),
+   - GRPO with the rewards shuffled across the generation batch, hence across groups (`shuffled_surplus_share`
+     below, passed through GRPO's `reward_funcs` as a dotted import path): the "not the reward" control.
+
+Every model (untrained, sft, grpo, sft_continued, grpo_shuffled) then plays the same held-out scenarios, both roles,
+`--samples` times each with identical sampling seeds, against the GRPO config's opponent and a held-out one, two
+ways:
+- as `haggle eval` plays (`kind: hf` agents through `env.episode_loop`: an invalid move is retried until forfeit;
+  96 new tokens per reply, thinking off);
+- as GRPO rolls out (`NegotiationEnv`, TRL's training chat template and response parser, a reply without a tool
+  call ends the episode, and the config's `max_completion_length` bounds the whole episode, tool replies included).
+
+Per model: reward (the GRPO reward), deal rate, deal rate on scenarios with gains from trade (v > c) and without
+(v < c), unconditional surplus share (no deal = 0, scenarios with gains), losing-deal rate, walk-away rate (the
+model left) and valid-turn rate. Every difference to the reference model (`sft_continued`) and GRPO − SFT is a
+paired bootstrap over scenarios (each scenario's value is its mean over seeds, roles and samples, so scenarios are
+the independent units), with the per-seed differences beside it; deals are compared with exact McNemar on the
+paired episodes. "GRPO improves on SFT" is printed only where the interval of GRPO − SFT continued excludes 0 and
+every seed's difference has the same sign.
+
+    python benchmarks/learning_study.py --out runs/learning-study --seeds 0 1 2
+    python benchmarks/learning_study.py --out runs/learning-study-smoke --smoke   # the pipeline in minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from haggle.data.agent_specs import AgentSpec, build_agent
+from haggle.env.episode_loop import play_episode
+from haggle.env.negotiation import Negotiation, ProtocolRules
+from haggle.env.scenario import ROLES, Role, SamplerConfig, ScenarioSampler, other_role
+from haggle.eval import stats
+from haggle.eval.formatting import ci, p_value, table
+from haggle.training.negotiation_env import NegotiationEnv, environment_factory, opponent_from_spec
+from haggle.training.rewards import RewardShaping, get_surplus_share_reward, is_truncated, surplus_share_score
+from haggle.training.scenario_table import build_scenario_table
+
+ROOT = Path(__file__).resolve().parents[1]
+SFT_CONFIG = ROOT / "configs/sft/tiny-cpu.yaml"
+GRPO_CONFIG = ROOT / "configs/grpo/tiny-cpu.yaml"
+EXPERTS = ["boulware", "linear", "conceder", "tit_for_tat", "hardliner", "posted_price"]
+MODELS = ("untrained", "sft", "grpo", "sft_continued", "grpo_shuffled")
+REFERENCE = "sft_continued"
+MODES = ("as_evaluated", "as_rolled_out")
+METRICS = (
+    "reward",
+    "deal_rate",
+    "deal_rate_with_gains",
+    "deal_rate_without_gains",
+    "surplus_share",
+    "losing_deal_rate",
+    "walk_away_rate",
+    "valid_turn_rate",
+)
+SHUFFLE_SEED_VARIABLE = "HAGGLE_STUDY_SHUFFLE_SEED"
+
+
+def _config_shaping(config: dict[str, Any]) -> RewardShaping:
+    return RewardShaping(**{f.name: config[f.name] for f in fields(RewardShaping) if f.name in config})
+
+
+# -- the shuffled-reward control ----------------------------------------------------------------------------------
+_surplus_share = get_surplus_share_reward(_config_shaping(yaml.safe_load(GRPO_CONFIG.read_text())))
+_shuffle = np.random.default_rng(int(os.environ.get(SHUFFLE_SEED_VARIABLE, "0")))
+
+
+def shuffled_surplus_share(
+    environments: Sequence[NegotiationEnv], completions: Sequence[Sequence[dict[str, Any]]], **kwargs: Any
+) -> list[float | None]:
+    """GRPO's reward, permuted over the scored rollouts of the generation batch: the same reward distribution and
+    number of updates, but no link between a rollout and its reward (unscored rollouts stay unscored)."""
+    rewards = _surplus_share(environments=environments, completions=completions, **kwargs)
+    scored = [i for i, reward in enumerate(rewards) if reward is not None]
+    shuffled = list(rewards)
+    for i, j in zip(scored, _shuffle.permutation(scored), strict=True):
+        shuffled[i] = rewards[j]
+    return shuffled
+
+
+# -- one episode's numbers ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scored:
+    """One held-out episode of one model: the scenario it pairs on and its numbers (None: not defined here)."""
+
+    scenario: tuple[float, float, str]
+    unit: tuple[int, str, int]  # (scenario index, role, sample): the same across models
+    values: dict[str, float | None]
+
+
+def score(
+    negotiation: Negotiation, role: Role, shaping: RewardShaping, truncated: bool, valid_turn_rate: float
+) -> dict[str, float | None]:
+    outcome = negotiation.outcome
+    scenario = negotiation.scenario
+    deal = float(outcome is not None and outcome.deal)
+    share = outcome.surplus_share(role) if outcome is not None else None
+    with_gains = scenario.buyer_value > scenario.seller_cost
+    return {
+        "reward": surplus_share_score(negotiation, role, shaping, truncated),
+        "deal_rate": deal,
+        "deal_rate_with_gains": deal if with_gains else None,
+        "deal_rate_without_gains": deal if scenario.buyer_value < scenario.seller_cost else None,
+        "surplus_share": (share or 0.0) if with_gains else None,
+        "losing_deal_rate": float(outcome is not None and outcome.irrational_side == role),
+        "walk_away_rate": float(
+            outcome is not None and outcome.end_reason == "walked_away" and outcome.ended_by == role
+        ),
+        "valid_turn_rate": valid_turn_rate,
+    }
+
+
+def scenario_key(negotiation: Negotiation) -> tuple[float, float, str]:
+    s = negotiation.scenario
+    return (s.buyer_value, s.seller_cost, s.price_tier)
+
+
+# -- as haggle eval plays -----------------------------------------------------------------------------------------
+@dataclass
+class Setup:
+    sampler: ScenarioSampler
+    shaping: RewardShaping
+    temperature: float
+    max_model_turns: int
+    max_completion_length: int
+    scenarios: int
+    samples: int
+    seed: int
+
+
+def play_as_evaluated(
+    setup: Setup, model: Path, adapter: Path | None, opponent: dict[str, Any]
+) -> list[Scored]:
+    params: dict[str, Any] = {"model": str(model), "sampling": {"temperature": setup.temperature}}
+    params |= {"thinking": False, "max_new_tokens": 96, "adapter": str(adapter) if adapter else None}
+    spec = AgentSpec.from_mapping({"name": "model", "kind": "hf", "params": params})
+    opponent_spec = AgentSpec.from_mapping(opponent)
+    units = [
+        (index, scenario, role, sample)
+        for index, scenario in enumerate(setup.sampler.sample(setup.scenarios, setup.seed))
+        for role in ROLES
+        for sample in range(setup.samples)
+    ]
+
+    async def play_all() -> list[Any]:
+        games = []
+        for index, scenario, role, sample in units:
+            agent_seed = index * setup.samples + sample  # the same sampling seed for every model
+            agents = {
+                role: build_agent(spec, role, agent_seed),
+                other_role(role): build_agent(opponent_spec, other_role(role), agent_seed),
+            }
+            games.append(play_episode(scenario, agents["buyer"], agents["seller"]))
+        return await asyncio.gather(*games)
+
+    scored = []
+    for (index, _, role, sample), episode in zip(units, asyncio.run(play_all()), strict=True):
+        turns = sum(1 for actor, _ in episode.turns if actor == role)
+        valid = 1 - episode.outcome.violations.get(role, 0) / max(turns, 1)
+        negotiation = episode.negotiation
+        values = score(negotiation, role, setup.shaping, False, valid)
+        scored.append(Scored(scenario_key(negotiation), (index, role, sample), values))
+    return scored
+
+
+# -- as GRPO rolls out --------------------------------------------------------------------------------------------
+def roll_out_as_grpo(
+    setup: Setup, model_dir: Path, adapter: Path | None, opponent: dict[str, Any]
+) -> list[Scored]:
+    """GRPOTrainer's loop without the trainer: render with its chat template, parse with its parser, stop at a reply
+    without a tool call or when the episode (tool replies included) has used `max_completion_length` tokens."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl.chat_template_utils import add_response_schema, get_training_chat_template, parse_response
+
+    tokenizer = add_response_schema(AutoTokenizer.from_pretrained(model_dir, padding_side="left"))
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    template = get_training_chat_template(tokenizer)
+    make_env = environment_factory(setup.sampler, opponent_from_spec(opponent), ProtocolRules())
+    table_rows = build_scenario_table(setup.sampler, 2 * setup.scenarios, setup.seed)
+    rows = [(index, sample, row) for index, row in enumerate(table_rows) for sample in range(setup.samples)]
+    envs = [make_env() for _ in rows]
+    chats = [
+        [row["prompt"][0], {"role": "user", "content": env.reset(**row)}]
+        for env, (_, _, row) in zip(envs, rows, strict=True)
+    ]
+    tools = [getattr(envs[0], name) for name in ProtocolRules().actions]
+    budget = [setup.max_completion_length] * len(envs)
+    active = list(range(len(envs)))
+    torch.manual_seed(setup.seed)
+    for _ in range(setup.max_model_turns):
+        if not active:
+            break
+        prompts: list[Any] = [  # token ids (tokenize=True)
+            tokenizer.apply_chat_template(
+                chats[i],
+                tools=tools,
+                chat_template=template,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=False,
+                enable_thinking=False,
+            )
+            for i in active
+        ]
+        batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt")
+        with torch.no_grad():
+            output = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=setup.temperature,
+                max_new_tokens=max(budget[i] for i in active),
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        still_active = []
+        for i, prompt, generated in zip(
+            active, prompts, output[:, batch["input_ids"].shape[1] :].tolist(), strict=True
+        ):
+            row = generated[: budget[i]]
+            end = next((k + 1 for k, token in enumerate(row) if token == tokenizer.eos_token_id), len(row))
+            budget[i] -= end
+            reply = parse_response(tokenizer, row[:end], prefix=prompt, tools=tools)
+            chats[i].append(reply)
+            for call in reply.get("tool_calls") or []:
+                function = call["function"]
+                try:
+                    result = getattr(envs[i], function["name"])(**function["arguments"])
+                except (AttributeError, TypeError) as error:  # as TRL reports a call it cannot make
+                    result = str({"error": str(error)})
+                chats[i].append({"role": "tool", "name": function["name"], "content": result})
+                budget[i] -= len(tokenizer(result)["input_ids"])
+            negotiation = envs[i].negotiation
+            if reply.get("tool_calls") and negotiation is not None and not negotiation.done and budget[i] > 0:
+                still_active.append(i)
+        active = still_active
+    scored = []
+    for env, chat, (index, sample, _) in zip(envs, chats, rows, strict=True):
+        negotiation = env.negotiation
+        assert negotiation is not None
+        # valid turns over the model's replies: a reply without a tool call is an invalid turn too
+        replies = [message for message in chat if message["role"] == "assistant"]
+        calling = sum(bool(message.get("tool_calls")) for message in replies)
+        valid = max(calling - negotiation.violations[env.role], 0) / max(len(replies), 1)
+        values = score(negotiation, env.role, setup.shaping, is_truncated(negotiation, chat[2:]), valid)
+        scored.append(Scored(scenario_key(negotiation), (index, env.role, sample), values))
+    return scored
+
+
+# -- statistics ---------------------------------------------------------------------------------------------------
+def per_scenario(episodes: Sequence[Scored], metric: str) -> dict[tuple[float, float, str], float]:
+    """Each scenario's mean over the episodes where the metric is defined: scenarios are the independent units."""
+    groups: dict[tuple[float, float, str], list[float]] = defaultdict(list)
+    for episode in episodes:
+        value = episode.values[metric]
+        if value is not None:
+            groups[episode.scenario].append(value)
+    return {key: float(np.mean(values)) for key, values in groups.items()}
+
+
+def model_row(episodes: Sequence[Scored], resamples: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"episodes": len(episodes)}
+    for metric in METRICS:
+        means = list(per_scenario(episodes, metric).values())
+        if not means:
+            row[metric] = row[f"{metric}_ci"] = None
+            continue
+        interval = stats.bootstrap_ci(means, resamples=resamples, seed=0)
+        row[metric], row[f"{metric}_ci"] = float(np.mean(means)), [interval.low, interval.high]
+    return row
+
+
+def paired_difference(
+    a: dict[int, list[Scored]], b: dict[int, list[Scored]], metric: str, resamples: int
+) -> dict[str, Any]:
+    """mean(a) − mean(b) over the scenarios both define, each scenario pooled over seeds; and per seed."""
+    pooled_a = per_scenario([e for episodes in a.values() for e in episodes], metric)
+    pooled_b = per_scenario([e for episodes in b.values() for e in episodes], metric)
+    shared = sorted(set(pooled_a) & set(pooled_b))
+    if not shared:
+        return {"difference": None, "ci": None, "scenarios": 0, "per_seed": {}}
+    interval = stats.paired_bootstrap(
+        [pooled_a[k] for k in shared], [pooled_b[k] for k in shared], resamples=resamples, seed=0
+    )
+    per_seed = {}
+    for seed in sorted(set(a) & set(b)):
+        seed_a, seed_b = per_scenario(a[seed], metric), per_scenario(b[seed], metric)
+        keys = set(seed_a) & set(seed_b)
+        per_seed[seed] = float(np.mean([seed_a[k] - seed_b[k] for k in keys])) if keys else None
+    return {
+        "difference": interval.estimate,
+        "ci": [interval.low, interval.high],
+        "scenarios": len(shared),
+        "per_seed": per_seed,
+    }
+
+
+def mcnemar(a: dict[int, list[Scored]], b: dict[int, list[Scored]]) -> dict[str, Any]:
+    """Exact McNemar on the paired episodes' deals (same seed, scenario, role and sample)."""
+    deals_b = {(seed, e.unit): e.values["deal_rate"] for seed, episodes in b.items() for e in episodes}
+    only_a = only_b = 0
+    for seed, episodes in a.items():
+        for episode in episodes:
+            other = deals_b.get((seed, episode.unit))
+            if other is not None and episode.values["deal_rate"] != other:
+                only_a, only_b = only_a + bool(episode.values["deal_rate"]), only_b + bool(other)
+    test = stats.mcnemar_exact(only_a, only_b)
+    return {"only_a": only_a, "only_b": only_b, "p_value": test.p_value}
+
+
+COMPARISONS = [("grpo", REFERENCE), ("grpo_shuffled", REFERENCE), ("grpo", "sft"), ("sft", "untrained")]
+
+
+def analyse(
+    episodes: dict[str, dict[str, dict[str, dict[int, list[Scored]]]]], resamples: int
+) -> list[dict[str, Any]]:
+    """episodes[mode][opponent][model][seed] → one block per mode × opponent: per-model rows and comparisons."""
+    blocks = []
+    for mode, by_opponent in episodes.items():
+        for opponent, by_model in by_opponent.items():
+            rows = {
+                model: model_row([e for eps in by_seed.values() for e in eps], resamples)
+                for model, by_seed in by_model.items()
+            }
+            comparisons = [
+                {
+                    "a": a,
+                    "b": b,
+                    "deals_mcnemar": mcnemar(by_model[a], by_model[b]),
+                    "metrics": {
+                        m: paired_difference(by_model[a], by_model[b], m, resamples) for m in METRICS
+                    },
+                }
+                for a, b in COMPARISONS
+            ]
+            blocks.append({"mode": mode, "opponent": opponent, "models": rows, "comparisons": comparisons})
+    return blocks
+
+
+def grpo_improves(comparison: dict[str, Any]) -> bool:
+    """The claim's rule: the paired interval of the reward difference excludes 0 on the positive side, and no seed
+    disagrees in sign."""
+    reward = comparison["metrics"]["reward"]
+    seeds = [value for value in reward["per_seed"].values() if value is not None]
+    return reward["ci"] is not None and reward["ci"][0] > 0 and all(value > 0 for value in seeds)
+
+
+# -- report -------------------------------------------------------------------------------------------------------
+def format_markdown(report: dict[str, Any]) -> str:
+    parts = [
+        "# Learning study",
+        f"Command: `{report['command']}`. Seeds {report['seeds']}; held-out scenarios: seed {report['eval_seed']}, "
+        f"{report['scenarios']} scenarios × 2 roles × {report['samples']} samples per model, seed and opponent. "
+        f"Wall time {report['seconds']['total']:.0f} s.",
+        "Per-model values are means over scenarios (each scenario pooled over seeds, roles and samples) with "
+        "bootstrap 95% intervals over scenarios; differences are paired bootstraps over the same scenarios, with "
+        "each seed's difference beside them; deals: exact McNemar on the paired episodes.",
+    ]
+    for block in report["blocks"]:
+        parts.append(f"## {block['mode'].replace('_', ' ')}, against {block['opponent']}")
+        parts.append(
+            table(
+                ["model", *METRICS],
+                [
+                    [model, *[ci(row[m], row[f"{m}_ci"]) for m in METRICS]]
+                    for model, row in block["models"].items()
+                ],
+            )
+        )
+        parts.append(
+            table(
+                ["difference", *METRICS, "deals: only A / only B, McNemar p"],
+                [
+                    [
+                        f"{c['a']} − {c['b']}",
+                        *[
+                            f"{ci(d['difference'], d['ci'])} (seeds: "
+                            + ", ".join("–" if v is None else f"{v:+.3f}" for v in d["per_seed"].values())
+                            + ")"
+                            for d in (c["metrics"][m] for m in METRICS)
+                        ],
+                        f"{c['deals_mcnemar']['only_a']} / {c['deals_mcnemar']['only_b']}, "
+                        f"{p_value(c['deals_mcnemar']['p_value'])}",
+                    ]
+                    for c in block["comparisons"]
+                ],
+            )
+        )
+    parts.append("## Claims")
+    parts += [f"- {claim}" for claim in report["claims"]]
+    parts.append("![reward and deal rate per model](study.png)")
+    return "\n\n".join(parts) + "\n"
+
+
+def claims(blocks: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for block in blocks:
+        where = f"{block['mode'].replace('_', ' ')}, against {block['opponent']}"
+        main, control = block["comparisons"][0], block["comparisons"][1]
+        reward = main["metrics"]["reward"]
+        if grpo_improves(main):
+            lines.append(
+                f"GRPO improves on SFT ({where}): reward GRPO − SFT continued {ci(reward['difference'], reward['ci'])}."
+            )
+        else:
+            lines.append(
+                f"GRPO does not (yet) improve on SFT ({where}): reward GRPO − SFT continued "
+                f"{ci(reward['difference'], reward['ci'])}, seeds {reward['per_seed']} (the interval covers 0 or "
+                "a seed disagrees)."
+            )
+        shuffled = control["metrics"]["reward"]
+        covers = shuffled["ci"] is not None and shuffled["ci"][0] <= 0 <= shuffled["ci"][1]
+        lines.append(
+            f"Shuffled-reward GRPO − SFT continued ({where}): {ci(shuffled['difference'], shuffled['ci'])}"
+            + (
+                " covers 0, as a control should."
+                if covers
+                else " excludes 0: the gain is not only the reward's."
+            )
+        )
+    return lines
+
+
+def write_plot(blocks: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, len(blocks), figsize=(4 * len(blocks), 6), squeeze=False)
+    for column, block in enumerate(blocks):
+        for row, metric in enumerate(("reward", "deal_rate")):
+            ax = axes[row][column]
+            names = list(block["models"])
+            for x, name in enumerate(names):
+                values = block["models"][name]
+                if values[metric] is None:
+                    continue
+                low, high = values[f"{metric}_ci"]
+                ax.errorbar(
+                    x, values[metric], yerr=[[values[metric] - low], [high - values[metric]]], fmt="o"
+                )
+            ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
+            ax.set_ylabel(metric.replace("_", " "))
+            if row == 0:
+                ax.set_title(f"{block['mode'].replace('_', ' ')}\nvs {block['opponent']}", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+# -- the pipeline -------------------------------------------------------------------------------------------------
+def run(command: list[str], label: str, env: dict[str, str] | None = None) -> float:
+    """Run one step as a user would; return its wall time."""
+    print(f"$ {' '.join(command)}", flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        sys.exit(f"{label} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return time.perf_counter() - start
+
+
+def script(path: str, config: Path, **overrides: object) -> list[str]:
+    """A training script run with a config plus `--field value` overrides."""
+    flags = [part for key, value in overrides.items() for part in (f"--{key}", str(value))]
+    return [sys.executable, path, "--config", str(config.relative_to(ROOT)), *flags]
+
+
+@dataclass
+class Plan:
+    seeds: list[int]
+    sft_steps: int
+    grpo_steps: int
+    expert_scenarios: int
+
+
+def train_seed(
+    plan: Plan, seed: int, out: Path, experts: Path, times: dict[str, float]
+) -> dict[str, Path | None]:
+    """The five models of one seed: the base model and the adapters (None: no adapter)."""
+    haggle = [sys.executable, "-m", "haggle.cli"]
+    base = out / f"seed-{seed}"
+    model = base / "tiny-model"
+    times[f"seed {seed}: tiny model"] = run(
+        [*haggle, "tiny-model", "--out", str(model), "--seed", str(seed)], "tiny"
+    )
+    sft, sft_continued, grpo, shuffled = (
+        base / name for name in ("sft", "sft-continued", "grpo", "grpo-shuffled")
+    )
+    sft_flags = {
+        "model_name_or_path": model,
+        "dataset_name": experts,
+        "seed": seed,
+        "save_steps": plan.sft_steps,
+    }
+    times[f"seed {seed}: sft"] = run(
+        script("training/sft.py", SFT_CONFIG, output_dir=sft, max_steps=plan.sft_steps, **sft_flags), "sft"
+    )
+    checkpoint = sft / f"checkpoint-{plan.sft_steps}"
+    continued = {"output_dir": sft_continued, "max_steps": plan.sft_steps + plan.grpo_steps}
+    times[f"seed {seed}: sft continued"] = run(
+        script("training/sft.py", SFT_CONFIG, resume_from_checkpoint=checkpoint, **continued, **sft_flags),
+        "sft continued",
+    )
+    grpo_flags = {
+        "model_name_or_path": model,
+        "init_adapter": sft,
+        "max_steps": plan.grpo_steps,
+        "seed": seed,
+        "table_seed": seed,
+    }
+    times[f"seed {seed}: grpo"] = run(
+        script("training/grpo.py", GRPO_CONFIG, output_dir=grpo, **grpo_flags), "grpo"
+    )
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env[SHUFFLE_SEED_VARIABLE] = str(seed)
+    shuffled_command = script(
+        "training/grpo.py",
+        GRPO_CONFIG,
+        output_dir=shuffled,
+        reward_funcs="benchmarks.learning_study.shuffled_surplus_share",
+        **grpo_flags,
+    )
+    times[f"seed {seed}: grpo shuffled"] = run(shuffled_command, "grpo shuffled", env)
+    return {
+        "untrained": None,
+        "sft": sft,
+        "grpo": grpo,
+        "sft_continued": sft_continued,
+        "grpo_shuffled": shuffled,
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/learning-study"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="model and training seeds")
+    parser.add_argument("--eval-seed", type=int, default=1000, help="seed of the held-out scenarios")
+    parser.add_argument("--eval-scenarios", type=int, default=64, help="held-out scenarios (x2 roles)")
+    parser.add_argument("--samples", type=int, default=4, help="samples per held-out scenario and role")
+    parser.add_argument("--held-out-opponent", default="boulware", help="a scripted opponent GRPO never met")
+    parser.add_argument("--expert-scenarios", type=int, default=60, help="tournament scenarios per pair")
+    parser.add_argument("--sft-steps", type=int, default=120)
+    parser.add_argument("--grpo-steps", type=int, default=60)
+    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument(
+        "--smoke", action="store_true", help="the whole pipeline at minimal size: 1 seed, 2 steps"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        args.seeds, args.eval_scenarios, args.samples, args.expert_scenarios = [args.seeds[0]], 2, 1, 20
+        args.sft_steps, args.grpo_steps, args.resamples = 2, 1, 200
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    out = args.out.resolve()
+    if out.exists():
+        sys.exit(f"{out} exists: give a fresh --out")
+    out.mkdir(parents=True)
+    start = time.perf_counter()
+    config = yaml.safe_load(GRPO_CONFIG.read_text())
+    scenario_settings = config.get("scenarios") or {}
+    haggle = [sys.executable, "-m", "haggle.cli"]
+    times: dict[str, float] = {}
+
+    # ---- the expert dialogues (shared by every seed: the data are fixed, the models vary)
+    tournament_config = out / "experts.yaml"
+    experts = {
+        "seed": args.seeds[0],
+        "episodes_per_pairing": args.expert_scenarios,
+        "scenarios": scenario_settings,
+    }
+    tournament_config.write_text(yaml.safe_dump({**experts, "agents": [{"name": name} for name in EXPERTS]}))
+    tournament, traces = out / "tournament", out / "traces"
+    tournament_command = [*haggle, "tournament", "--config", str(tournament_config), "--out", str(tournament)]
+    times["tournament"] = run([*tournament_command, "--no-progress"], "tournament")
+    traces_command = [*haggle, "traces", str(tournament), "--out", str(traces), "--deals-only"]
+    times["traces"] = run([*traces_command, "--min-surplus-share", "0.5", "--no-violations"], "traces")
+
+    # ---- train, then play the held-out scenarios
+    plan = Plan(args.seeds, args.sft_steps, args.grpo_steps, args.expert_scenarios)
+    setup = Setup(
+        sampler=ScenarioSampler(SamplerConfig.from_mapping(scenario_settings)),
+        shaping=_config_shaping(config),
+        temperature=config["temperature"],
+        max_model_turns=config["max_tool_calling_iterations"],
+        max_completion_length=config["max_completion_length"],
+        scenarios=args.eval_scenarios,
+        samples=args.samples,
+        seed=args.eval_seed,
+    )
+    opponents = {"training": config["opponent"], "held-out": {"name": args.held_out_opponent}}
+    episodes: dict[str, dict[str, dict[str, dict[int, list[Scored]]]]] = {
+        mode: {f"{label} ({spec['name']})": {m: {} for m in MODELS} for label, spec in opponents.items()}
+        for mode in MODES
+    }
+    for seed in args.seeds:
+        adapters = train_seed(plan, seed, out, traces, times)
+        model = out / f"seed-{seed}" / "tiny-model"
+        eval_start = time.perf_counter()
+        for name, adapter in adapters.items():
+            for label, spec in opponents.items():
+                key = f"{label} ({spec['name']})"
+                episodes["as_evaluated"][key][name][seed] = play_as_evaluated(setup, model, adapter, spec)
+                episodes["as_rolled_out"][key][name][seed] = roll_out_as_grpo(setup, model, adapter, spec)
+        times[f"seed {seed}: held-out play"] = time.perf_counter() - eval_start
+
+    # ---- report
+    blocks = analyse(episodes, args.resamples)
+    times["total"] = time.perf_counter() - start
+    report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "seeds": args.seeds,
+        "eval_seed": args.eval_seed,
+        "scenarios": args.eval_scenarios,
+        "samples": args.samples,
+        "opponents": opponents,
+        "steps": {
+            "sft": args.sft_steps,
+            "grpo": args.grpo_steps,
+            "sft_continued": args.sft_steps + args.grpo_steps,
+        },
+        "scenario_settings": scenario_settings,
+        "temperature": setup.temperature,
+        "blocks": blocks,
+        "claims": claims(blocks),
+        "seconds": {step: round(value, 1) for step, value in times.items()},
+    }
+    write_plot(blocks, out / "study.png")
+    (out / "study.json").write_text(json.dumps(report, indent=2))
+    markdown = format_markdown(report)
+    (out / "study.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
