@@ -12,6 +12,9 @@ from haggle.eval.formatting import headless_pyplot, spread
 from haggle.eval.references import ALL_TIERS, reference_points
 
 PLOT_DIR = "plots"
+# Below this many draws a tier's Monte Carlo trade rate is mostly noise (the Chatterjee–Samuelson mechanism trades
+# on none of two or three small-gap draws): the plots show the prior's closed form there, where it holds.
+MIN_DRAWS = 30
 # metric key -> (file name, title of the figure, y label, [(reference point, line label, style)])
 FIGURES: dict[str, tuple[str, str, str, list[tuple[str, str, str]]]] = {
     "surplus_share_unconditional": (
@@ -30,6 +33,11 @@ FIGURES: dict[str, tuple[str, str, str, list[tuple[str, str, str]]]] = {
         ],
     ),
 }
+# reference point -> the benchmark in the prior's closed forms ("uniform") read for a tier with few draws
+PRIOR_TRADE_RATES = {
+    "first_best_trade_rate": "first_best",
+    "chatterjee_samuelson_trade_rate": "chatterjee_samuelson",
+}
 
 
 def panel_title(role: str) -> str:
@@ -37,7 +45,14 @@ def panel_title(role: str) -> str:
 
 
 def _reference(data: dict[str, Any], tier: str, key: str, role: str) -> float | None:
-    value = reference_points(data["theory"][tier])[key]
+    """A reference point on the tier's draws; the prior's closed form instead where the draws are few."""
+    benchmarks = data["theory"].get(tier)
+    if benchmarks is None:
+        return None
+    prior = benchmarks.get("uniform") or {}
+    if benchmarks["draws"] < MIN_DRAWS and PRIOR_TRADE_RATES.get(key) in prior:
+        return prior[PRIOR_TRADE_RATES[key]]["trade_rate"]
+    value = reference_points(benchmarks)[key]
     return value[role] if isinstance(value, dict) else value
 
 
@@ -45,7 +60,7 @@ def tier_figure(data: dict[str, Any], metric: str) -> Any:
     """One panel per role: the metric by tier for each opponent, with error bars and theory's lines."""
     pyplot = headless_pyplot()
     _, title, y_label, references = FIGURES[metric]
-    tiers = [tier for tier in data["tiers"] if tier in data["theory"] and tier != ALL_TIERS]
+    tiers = [tier for tier in data["tiers"] if tier != ALL_TIERS]
     figure, axes = pyplot.subplots(
         1, len(ROLES), figsize=(5 * len(ROLES) + 2.5, 4.2), sharey=True, squeeze=False, layout="constrained"
     )
@@ -64,18 +79,26 @@ def tier_figure(data: dict[str, Any], metric: str) -> Any:
             error = [[s[0][0] for s in spreads], [s[1][0] for s in spreads]]
             panel.errorbar(x, values, yerr=error, fmt="-o", capsize=3, label=f"vs {opponent}")
         for key, label, style in references:
-            line = [_reference(data, tier, key, role) for tier in tiers]
-            if all(value is not None for value in line):
-                panel.plot(
-                    range(len(tiers)), line, style, color="tab:gray", linewidth=1.2, label=f"theory: {label}"
-                )
+            # one short level per tier, nothing drawn across tiers: theory says nothing between them
+            for position, tier in enumerate(tiers):
+                value = _reference(data, tier, key, role)
+                if value is not None:
+                    left, right = position - 0.3, position + 0.3
+                    panel.hlines(
+                        value, left, right, colors="tab:gray", linestyles=style, label=f"theory: {label}"
+                    )
         panel.set_xticks(range(len(tiers)), tiers)
         panel.set_xlabel("price tier")
         panel.set_title(panel_title(role))
         panel.grid(alpha=0.3)
     axes[0][0].set_ylabel(y_label)
-    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
-    figure.suptitle(f"{title}: {data['model']['name']} (95% intervals)")
+    handles = dict(zip(*reversed(axes[0][0].get_legend_handles_labels()), strict=True))  # one entry per label
+    figure.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize="small")
+    from_prior = any(key in PRIOR_TRADE_RATES for key, *_ in references) and any(
+        data["theory"].get(tier, {}).get("draws", MIN_DRAWS) < MIN_DRAWS for tier in tiers
+    )
+    note = f"\ntheory from the prior at tiers with < {MIN_DRAWS} draws" if from_prior else ""
+    figure.suptitle(f"{title}: {data['model']['name']} (95% intervals){note}")
     return figure
 
 

@@ -4,7 +4,8 @@ Every stage is the command a user would type (`haggle ...`, `python -m training.
 so the pipeline proves those commands work together and adds no second code path. Stage outputs live under one
 directory; `pipeline.json` there records the stages that finished, so rerunning the same command skips them and
 resumes the one that was cut short (tournaments and evals skip stored episodes, training resumes from its last
-checkpoint).
+checkpoint). The eval stage plays the untrained model, the SFT adapter and the GRPO adapter on the same held-out
+scenarios, so the job ends with a before/after table of what training changed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ STAGES: tuple[str, ...] = ("tiny_model", "tournament", "traces", "sft", "grpo", 
 STATE_NAME = "pipeline.json"
 # Stages whose own command resumes a partial output; the others start again from an empty directory.
 SELF_RESUMING = frozenset({"tournament", "sft", "grpo", "eval"})
+EVAL_MODELS: tuple[str, ...] = ("untrained", "sft", "grpo")  # eval/<model>/: before and after training
 
 
 @dataclass
@@ -63,12 +65,26 @@ def artefacts(out: Path) -> dict[str, Path]:
     return {stage: out / stage.replace("_", "-") for stage in STAGES}
 
 
-def stage_command(stage: str, config: PipelineConfig, out: Path) -> list[str]:
-    """The command line of one stage; inputs come from the earlier stages' outputs."""
+def stage_commands(stage: str, config: PipelineConfig, out: Path) -> list[list[str]]:
+    """The command lines of one stage; inputs come from the earlier stages' outputs. Every stage is one command
+    but eval, which plays each model of `EVAL_MODELS` on the same scenarios (the config's seed)."""
     paths = artefacts(out)
     settings = config.stages[stage]
     haggle = [sys.executable, "-m", "haggle"]
+    # tqdm's bars (with an ETA) on a terminal; in a log file their carriage returns garble the lines
+    progress = [] if sys.stderr.isatty() else ["--no-progress"]
     training_common = ["--config", str(settings.config), "--model_name_or_path", str(paths["tiny_model"])]
+    if stage == "eval":
+        adapters = {
+            "untrained": [],
+            "sft": ["--adapter", str(paths["sft"])],
+            "grpo": ["--adapter", str(paths["grpo"])],
+        }
+        return [
+            [*haggle, "eval", "--config", str(settings.config), "--out", str(paths["eval"] / model)]
+            + ["--model-path", str(paths["tiny_model"]), *adapters[model], *progress, *settings.args]
+            for model in EVAL_MODELS
+        ]
     commands = {
         "tiny_model": [
             *haggle,
@@ -78,24 +94,73 @@ def stage_command(stage: str, config: PipelineConfig, out: Path) -> list[str]:
             "--seed",
             str(settings.seed),
         ],
-        "tournament": [
-            *haggle,
-            "tournament",
-            "--config",
-            str(settings.config),
-            "--out",
-            str(paths["tournament"]),
-        ]
-        + ["--no-progress"],
+        "tournament": [*haggle, "tournament", "--config", str(settings.config)]
+        + ["--out", str(paths["tournament"]), *progress],
         "traces": [*haggle, "traces", str(paths["tournament"]), "--out", str(paths["traces"])],
         "sft": [sys.executable, "-m", "haggle.training.sft", *training_common]
         + ["--dataset_name", str(paths["traces"]), "--output_dir", str(paths["sft"]), "--resume", "true"],
         "grpo": [sys.executable, "-m", "haggle.training.grpo", *training_common]
         + ["--init_adapter", str(paths["sft"]), "--output_dir", str(paths["grpo"]), "--resume", "true"],
-        "eval": [*haggle, "eval", "--config", str(settings.config), "--out", str(paths["eval"])]
-        + ["--model-path", str(paths["tiny_model"]), "--adapter", str(paths["grpo"]), "--no-progress"],
     }
-    return commands[stage] + settings.args
+    return [commands[stage] + settings.args]
+
+
+@dataclass
+class ModelScore:
+    """One model's eval run in the before/after table."""
+
+    episodes: int
+    valid_moves: float  # share of the model's turns that were valid tool calls
+    deal_rate: float
+    loss_deals: int  # deals at a loss to the model: a deal rate is only good news without these
+    share_of_gains: (
+        float | None
+    )  # mean share of the gains over scenarios with gains (no deal = 0); None: none
+
+
+def score_eval_run(run_dir: Path) -> ModelScore:
+    from haggle.eval.eval_run import load_run  # imports the eval stack: only once there is a run to read
+
+    played = [
+        (record["metadata"]["model_role"], record)
+        for records in load_run(run_dir).records.values()
+        for record in records
+    ]
+    if not played:
+        raise StageFailed(
+            f"{run_dir} holds no finished episodes: rerun the pipeline to finish its eval stage"
+        )
+    turns = sum(turn["role"] == role for role, record in played for turn in record["turns"])
+    invalid = sum(record["outcome"]["violations"][role] for role, record in played)
+    with_gains = [(role, r["outcome"]) for role, r in played if r["outcome"]["available_gains"] > 0]
+    return ModelScore(
+        episodes=len(played),
+        valid_moves=1 - invalid / turns if turns else 0.0,
+        deal_rate=sum(record["outcome"]["deal"] for _, record in played) / len(played),
+        loss_deals=sum(record["outcome"]["irrational_side"] == role for role, record in played),
+        share_of_gains=(
+            sum(outcome[f"{role}_surplus_share"] or 0.0 for role, outcome in with_gains) / len(with_gains)
+            if with_gains
+            else None
+        ),
+    )
+
+
+def before_after_table(eval_dir: Path) -> str:
+    """The quick start's answer: what SFT and GRPO changed, each model on the same held-out scenarios."""
+    scores = {model: score_eval_run(eval_dir / model) for model in EVAL_MODELS}
+    episodes = {score.episodes for score in scores.values()}
+    lines = [
+        f"before/after, the same {'/'.join(map(str, sorted(episodes)))} held-out episodes per model "
+        f"(details: {eval_dir}/<model>/eval.md)",
+        f"{'model':<10} {'valid moves':>12} {'deal rate':>10} {'deals at a loss':>16} {'share of gains':>15}",
+    ]
+    for model, score in scores.items():
+        lines.append(
+            f"{model:<10} {score.valid_moves:>12.2f} {score.deal_rate:>10.2f} {score.loss_deals:>16} "
+            f"{'–' if score.share_of_gains is None else f'{score.share_of_gains:.2f}':>15}"
+        )
+    return "\n".join(lines)
 
 
 class PipelineState:
@@ -116,8 +181,8 @@ class PipelineState:
             self.stages.pop(later, None)
         self.save()
 
-    def finish(self, stage: str, command: list[str], seconds: float) -> None:
-        self.stages[stage] = {"command": command, "seconds": round(seconds, 2)}
+    def finish(self, stage: str, commands: list[list[str]], seconds: float) -> None:
+        self.stages[stage] = {"commands": commands, "seconds": round(seconds, 2)}
         self.save()
 
     def save(self) -> None:
@@ -152,16 +217,17 @@ def run_pipeline(
             continue
         if stage not in SELF_RESUMING and paths[stage].exists():
             shutil.rmtree(paths[stage])  # a partial output of a stage that cannot resume
-        command = stage_command(stage, config, out)
-        say(f"{header}: $ {' '.join(command)}")
+        commands = stage_commands(stage, config, out)
         started = time.perf_counter()
-        code = subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
-        if code != 0:
-            raise StageFailed(
-                f"stage {stage} failed (exit {code}); fix the cause and rerun the same command: finished stages "
-                "are skipped and this one resumes"
-            )
+        for command in commands:
+            say(f"{header}: $ {' '.join(command)}")
+            code = subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+            if code != 0:
+                raise StageFailed(
+                    f"stage {stage} failed (exit {code}); fix the cause and rerun the same command: finished "
+                    "stages are skipped and this one resumes"
+                )
         seconds = time.perf_counter() - started
-        state.finish(stage, command, seconds)
+        state.finish(stage, commands, seconds)
         say(f"{header}: finished in {seconds:.0f} s -> {paths[stage]}")
     return paths

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from haggle.pipeline import STAGES, PipelineConfig, StageFailed, run_pipeline
+from haggle.pipeline import STAGES, PipelineConfig, StageFailed, before_after_table, run_pipeline
 
 DEFAULT_CONFIG = "tiny-cpu"  # configs/pipeline/tiny-cpu.yaml
 
@@ -44,8 +44,13 @@ def run(args: argparse.Namespace) -> int:
         "traces": "SFT dataset (DatasetDict, README.md card)",
         "sft": "SFT LoRA adapter",
         "grpo": "GRPO LoRA adapter",
-        "eval": "eval.json, eval.md, plots/",
+        "eval": "untrained/, sft/, grpo/: eval.json, eval.md, plots/ of each model",
     }
     for stage, path in paths.items():
         print(f"  {stage:<11} {path}  ({descriptions[stage]})")
+    try:
+        table = before_after_table(paths["eval"])
+    except StageFailed as error:
+        raise SystemExit(f"haggle pipeline: {error}") from None
+    print(f"\n{table}")
     return 0

@@ -9,7 +9,16 @@ import pytest
 import yaml
 
 from haggle.cli import main
-from haggle.pipeline import STAGES, STATE_NAME, PipelineConfig, artefacts, stage_command
+from haggle.pipeline import (
+    EVAL_MODELS,
+    STAGES,
+    STATE_NAME,
+    PipelineConfig,
+    artefacts,
+    before_after_table,
+    score_eval_run,
+    stage_commands,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,20 +33,76 @@ def write_config(path: Path, **changes) -> Path:
 def test_each_stage_reads_the_previous_stages_outputs(tmp_path):
     config = PipelineConfig.from_yaml(REPO / "configs/pipeline/tiny-cpu.yaml")
     paths = artefacts(tmp_path)
-    sft = stage_command("sft", config, tmp_path)
+    (sft,) = stage_commands("sft", config, tmp_path)
     assert sft[:3] == [sys.executable, "-m", "haggle.training.sft"]
     assert sft[sft.index("--dataset_name") + 1] == str(paths["traces"])
     assert sft[sft.index("--model_name_or_path") + 1] == str(paths["tiny_model"])
-    grpo = stage_command("grpo", config, tmp_path)
+    (grpo,) = stage_commands("grpo", config, tmp_path)
     assert grpo[grpo.index("--init_adapter") + 1] == str(paths["sft"])
     assert grpo[-4:] == ["--max_steps", "4", "--save_steps", "2"]  # the config's extra args come last
-    evaluation = stage_command("eval", config, tmp_path)
-    assert evaluation[evaluation.index("--adapter") + 1] == str(paths["grpo"])
-    assert stage_command("traces", config, tmp_path)[4] == str(paths["tournament"])
+    assert stage_commands("traces", config, tmp_path)[0][4] == str(paths["tournament"])
     for stage in STAGES[1:]:  # every config a stage names exists
-        command = stage_command(stage, config, tmp_path)
-        if "--config" in command:
-            assert Path(command[command.index("--config") + 1]).is_file()
+        for command in stage_commands(stage, config, tmp_path):
+            if "--config" in command:
+                assert Path(command[command.index("--config") + 1]).is_file()
+
+
+def test_eval_plays_the_untrained_sft_and_grpo_models_on_the_same_scenarios(tmp_path):
+    config = PipelineConfig.from_yaml(REPO / "configs/pipeline/tiny-cpu.yaml")
+    paths = artefacts(tmp_path)
+    commands = stage_commands("eval", config, tmp_path)
+    outs = [command[command.index("--out") + 1] for command in commands]
+    assert outs == [str(paths["eval"] / model) for model in EVAL_MODELS]
+    adapters = [
+        command[command.index("--adapter") + 1] if "--adapter" in command else None for command in commands
+    ]
+    assert adapters == [None, str(paths["sft"]), str(paths["grpo"])]
+    # the same config, model and flags for all three: only the adapter and the output differ
+    bare = [
+        [part for part in command if part not in (out, adapter)]
+        for command, out, adapter in zip(commands, outs, adapters, strict=True)
+    ]
+    assert (
+        bare[0]
+        == [part for part in bare[1] if part != "--adapter"]
+        == [part for part in bare[2] if part != "--adapter"]
+    )
+    assert (
+        "--no-progress" in commands[0]
+    )  # stderr is not a terminal under pytest: no carriage returns in logs
+
+
+def test_the_before_after_table_reads_three_real_eval_runs(tmp_path):
+    eval_dir = tmp_path / "eval"
+    for model, strategy in zip(EVAL_MODELS, ["posted_price", "conceder", "boulware"], strict=True):
+        config = tmp_path / f"{model}.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "seed": 3,
+                    "episodes": 4,
+                    "bootstrap_resamples": 50,
+                    "scenarios": {"tiers": [100], "max_rounds": 4},
+                    "model": {"name": model, "strategy": strategy},
+                    "opponents": [{"name": "linear"}],
+                }
+            )
+        )
+        assert main(["eval", "--config", str(config), "--out", str(eval_dir / model), "--no-progress"]) == 0
+    table = before_after_table(eval_dir).splitlines()
+    assert table[0].startswith("before/after, the same 8 held-out episodes per model")
+    for model, line in zip(EVAL_MODELS, table[2:], strict=True):
+        score = score_eval_run(eval_dir / model)
+        assert score.episodes == 8 and score.valid_moves == 1.0  # scripted agents make no invalid move
+        assert line.split() == [
+            model,
+            "1.00",
+            f"{score.deal_rate:.2f}",
+            str(score.loss_deals),
+            f"{score.share_of_gains:.2f}",  # seed 3 draws scenarios with gains
+        ]
+    with pytest.raises(ValueError, match="not an eval run directory"):
+        score_eval_run(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -111,7 +176,11 @@ def test_the_readme_pipeline_runs_end_to_end_and_skips_finished_stages(tmp_path,
     assert (paths["traces"] / "README.md").is_file()
     for adapter in ("sft", "grpo"):
         assert (paths[adapter] / "adapter_model.safetensors").is_file()
-    assert (paths["eval"] / "eval.json").is_file() and (paths["eval"] / "eval.md").is_file()
+    for model in EVAL_MODELS:
+        assert (paths["eval"] / model / "eval.json").is_file() and (
+            paths["eval"] / model / "eval.md"
+        ).is_file()
+    assert "before/after, the same 4 held-out episodes per model" in printed
     first = json.loads((out / STATE_NAME).read_text())["stages"]
     assert list(first) == list(STAGES)
 
@@ -121,4 +190,5 @@ def test_the_readme_pipeline_runs_end_to_end_and_skips_finished_stages(tmp_path,
 
     assert main(["pipeline", "--config", str(config), "--out", str(out), "--from", "eval"]) == 0
     rerun = capsys.readouterr().out
-    assert rerun.count("done earlier") == len(STAGES) - 1 and "[6/6] eval: $" in rerun
+    assert rerun.count("done earlier") == len(STAGES) - 1 and rerun.count("[6/6] eval: $") == len(EVAL_MODELS)
+    assert "before/after, the same 4 held-out episodes per model" in rerun

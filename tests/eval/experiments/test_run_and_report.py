@@ -134,6 +134,26 @@ def test_the_disclosure_report_measures_alpha_and_sits_beside_the_theory_curve(t
     assert "One-shot disclosure" in report.markdown
 
 
+def test_plots_label_the_x_axis_keep_points_at_one_whole_and_legends_off_the_points(tmp_path):
+    from haggle.eval.experiments.experiment_plots import experiment_figures
+
+    models = [
+        {"name": "truthful", "strategy": "truthful_discloser"},
+        {"name": "refuser", "strategy": "disclosure_refuser", "params": {"inner": "hardliner"}},
+    ]
+    run(tmp_path, models=models, disclosure={"truthful_tolerance": 0.02})
+    figures = experiment_figures(build_report(tmp_path).data)
+    assert set(figures) == {"trade_rate.png", "efficiency.png", "disclosure_alpha.png"}
+    for name, figure in figures.items():
+        (axes,) = figure.axes
+        assert axes.get_xlabel(), name
+        low, high = axes.get_xlim()
+        assert low <= -0.05 and high >= 1.05, name  # a marker at 0 or 1 (the truthful row's α) is not cut
+        assert axes.get_legend() is None, name  # any legend is the figure's, outside the axes
+    for name in ("efficiency.png", "disclosure_alpha.png"):
+        assert figures[name].legends, name
+
+
 def test_the_baseline_section_compares_every_agent_row_with_the_mechanism(tmp_path):
     mechanisms = [{"name": "posted", "mechanism": "posted_price", "params": {"rule": "seller_monopoly"}}]
     run(tmp_path, mechanisms=mechanisms, baseline="posted")
