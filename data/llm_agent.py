@@ -9,7 +9,7 @@ raises (`EndpointFailure` or `ModelStopped`), so the episode is retried or recor
 from __future__ import annotations
 
 from haggle.data.backends.reliability import ReliableBackend
-from haggle.data.tool_parsing import parse_reply
+from haggle.data.tool_parsing import MAX_REPLY_CHARS, cap_reply, parse_reply
 from haggle.data.transcript import Transcript
 from haggle.env.actions import ToolCall, tool_schemas
 from haggle.env.agents.base import Agent, AgentTurn
@@ -28,12 +28,16 @@ class LLMAgent(Agent):
         name: str,
         backend: ReliableBackend,
         system_prompt_suffix: str | None = None,
+        max_reply_chars: int = MAX_REPLY_CHARS,
     ) -> None:
         super().__init__(role, seed)
         self.name = name
         self.backend = backend
         self.transcript = Transcript(system_prompt_suffix)  # framing / disclosure instructions, if any
         self.requests = 0
+        self.max_reply_chars = (
+            max_reply_chars  # longer replies are cut (stored, replayed, exported) and invalid
+        )
 
     async def act(self, view: View) -> AgentTurn:
         self.transcript.observe(view)
@@ -44,8 +48,13 @@ class LLMAgent(Agent):
         )
         self.requests += 1
         reply = parse_reply(
-            completion.text, completion.tool_calls, completion.reasoning, view.allowed_actions
+            completion.text,
+            completion.tool_calls,
+            completion.reasoning,
+            view.allowed_actions,
+            max_chars=self.max_reply_chars,
         )
         call = reply.move if isinstance(reply.move, ToolCall) else None
-        self.transcript.add_move(reply.content, call, reply.reasoning)
-        return AgentTurn(reply.move, reply.reasoning, completion.text, completion.usage)
+        self.transcript.add_move(reply.content, call, reply.reasoning, reply.ignored_calls)
+        raw, _ = cap_reply(completion.text, self.max_reply_chars)
+        return AgentTurn(reply.move, reply.reasoning, raw, completion.usage)

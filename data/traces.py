@@ -37,7 +37,7 @@ from haggle.env.actions import ToolCall, Unparseable, tool_schemas
 from haggle.env.negotiation import Negotiation, ProtocolRules
 from haggle.env.outcome import Outcome
 from haggle.env.prompts import PROMPT_VERSION
-from haggle.env.scenario import ROLES, Scenario, other_role
+from haggle.env.scenario import ROLES, Role, Scenario, other_role
 
 TRACES_SCHEMA = "haggle.traces/1"
 MANIFEST_NAME = "haggle_traces.json"
@@ -90,7 +90,7 @@ def is_mechanism_row(record: dict[str, Any]) -> bool:
     return (record.get("metadata") or {}).get("row_kind") == "mechanism"
 
 
-def replay_conversation(record: dict[str, Any], role: str, include_reasoning: bool = True) -> list[Message]:
+def replay_conversation(record: dict[str, Any], role: Role, include_reasoning: bool = True) -> list[Message]:
     """The chat `role` held during the stored episode, ending with its last move."""
     negotiation = Negotiation(
         Scenario.from_dict(record["scenario"]), ProtocolRules.from_mapping(record["rules"])
@@ -264,8 +264,8 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         f"{', '.join(f'{k}: {v}' for k, v in sorted(c['by_role'].items()))} |"
         for name, c in counts.items()
     ]
-    agents = Counter()
-    tiers = Counter()
+    agents: Counter[str] = Counter()
+    tiers: Counter[str] = Counter()
     for c in counts.values():
         agents.update(c["by_agent"])
         tiers.update(c["by_tier"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haggle.env.actions import ToolCall
-from haggle.env.prompts import opening, system_prompt, tool_reply
+from haggle.env.prompts import ignored_calls_note, opening, system_prompt, tool_reply
 from haggle.env.views import View
 
 Message = dict[str, Any]
@@ -26,6 +26,9 @@ class Transcript:
     messages: list[Message] = field(default_factory=list)
     since: int = 0  # len(view.history) when this side last acted: the reply covers what happened since
     open_call: tuple[str, str] | None = None  # (id, name) of the last tool call, which the next reply answers
+    ignored_calls: int = (
+        0  # tool calls after the first in the last reply: the next reply says they were ignored
+    )
 
     def observe(self, view: View) -> None:
         """Add what the agent reads before acting: the prompt and opening, or the reply to its last move."""
@@ -35,7 +38,9 @@ class Transcript:
                 {"role": "user", "content": opening(view)},
             ]
         else:
-            reply = tool_reply(view, self.since)
+            reply = "\n".join(
+                filter(None, (ignored_calls_note(self.ignored_calls), tool_reply(view, self.since)))
+            )
             if self.open_call:
                 call_id, name = self.open_call
                 self.messages.append(
@@ -44,10 +49,13 @@ class Transcript:
             else:  # the last reply held no tool call: there is nothing to answer, so the user speaks
                 self.messages.append({"role": "user", "content": reply})
         self.since = len(view.history)
-        self.open_call = None
+        self.open_call, self.ignored_calls = None, 0
 
-    def add_move(self, content: str, call: ToolCall | None, reasoning: str | None = None) -> None:
+    def add_move(
+        self, content: str, call: ToolCall | None, reasoning: str | None = None, ignored_calls: int = 0
+    ) -> None:
         """Add the agent's reply: its visible words and the tool call the engine executed, if any."""
+        self.ignored_calls = ignored_calls
         message: Message = {"role": "assistant", "content": content}
         if reasoning:
             message["reasoning_content"] = reasoning

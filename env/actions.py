@@ -147,11 +147,11 @@ def _number(arguments: dict[str, Any], key: str) -> float:
     if isinstance(raw, bool):
         raise ActionError(f"argument '{key}' must be a number, got a boolean")
     if isinstance(raw, str):
-        cleaned = raw.strip().replace(",", "").lstrip("$€£")
+        written = raw
         try:
-            raw = float(cleaned)
+            raw = float(written.strip().replace(",", "").lstrip("$€£"))
         except ValueError:
-            raise ActionError(f"argument '{key}' must be a number, got {raw[:40]!r}") from None
+            raise ActionError(f"argument '{key}' must be a number, got {written[:40]!r}") from None
     if not isinstance(raw, int | float):
         raise ActionError(f"argument '{key}' must be a number, got {type(raw).__name__}")
     value = float(raw)

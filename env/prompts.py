@@ -74,10 +74,13 @@ def describe_event(event: PublicEvent, view: View) -> str:
     return f"{who}: {event.action}."
 
 
+GAME_OVER = "The negotiation is over."  # ends every reply once the game is over (GRPO stops a rollout on it)
+
+
 def situation(view: View) -> str:
     fmt = view.domain.format_price
     if view.done:
-        return "The negotiation is over."
+        return GAME_OVER
     parts = [f"Round {view.round} of {view.max_rounds}; you have {view.turns_left} turn(s) left."]
     if view.standing_offer is not None:
         parts.append(
@@ -107,3 +110,11 @@ def tool_reply(view: View, since: int) -> str:
     environment all call it, so a model trains on exactly the replies it gets at evaluation time."""
     events = [describe_event(event, view) for event in view.history[since:] if event.actor != view.role]
     return "\n".join(part for part in (view.last_feedback, *events, situation(view)) if part)
+
+
+def ignored_calls_note(ignored: int) -> str:
+    """Told to a model that put several tool calls in one reply: only the first is a move, in eval and training."""
+    if not ignored:
+        return ""
+    calls = "call was" if ignored == 1 else "calls were"
+    return f"Only your first tool call was executed; the other {ignored} {calls} ignored. Make one call per turn."

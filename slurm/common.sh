@@ -124,9 +124,19 @@ gpus_per_node() {
     count=$(nvidia-smi -L | grep -c '^GPU' || true)
   fi
   if [[ ! $count =~ ^[0-9]+$ ]] || ((count < 1)); then
-    die "cannot tell how many GPUs a node has: pass --gpus-per-node N"
+    is_dry_run || die "cannot tell how many GPUs a node has: pass --gpus-per-node N"
+    log "dry run: no GPU count from SLURM or nvidia-smi, assuming 8 GPUs per node (--gpus-per-node N to change)"
+    count=8
   fi
   printf '%s\n' "$count"
+}
+
+# server_tensor_parallel MODEL: the default vLLM tensor parallel size of a server sharing its node with the
+# trainer: 2 GPUs for models of 14B parameters and more (as the README's table sizes them), else 1.
+server_tensor_parallel() {
+  local billions
+  billions=$(sed -nE 's/.*[^0-9.]([0-9]+)(\.[0-9]+)?[Bb]([^a-zA-Z0-9].*)?$/\1/p' <<<"$1")
+  if [[ -n $billions ]] && ((10#$billions >= 14)); then printf '2\n'; else printf '1\n'; fi
 }
 
 # job_port BASE: a port offset by the job id, so jobs sharing a node do not collide; stable across requeues.

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from haggle.data.tool_parsing import MAX_REPLY_CHARS
 from haggle.env.config_loading import load_yaml, refuse_unknown
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import ROLES
@@ -113,6 +114,13 @@ class GRPOScriptArguments:
             "help": "surplus_share: the value of an episode the model left unfinished (below any outcome)."
         },
     )
+    truncated_value: float | None = field(
+        default=_SHAPING.truncated_value,
+        metadata={
+            "help": "surplus_share: the value of an episode cut by the token or tool-turn budget while the model "
+            "was still playing (unset: not scored, masked)."
+        },
+    )
     violation_penalty: float = field(
         default=_SHAPING.violation_penalty, metadata={"help": "surplus_share: cost of each invalid move."}
     )
@@ -127,6 +135,24 @@ class GRPOScriptArguments:
     init_adapter: str | None = field(
         default=None,
         metadata={"help": "LoRA adapter to start from (the SFT output directory); a fresh LoRA when unset."},
+    )
+    max_concurrent_opponents: int = field(
+        default=64, metadata={"help": "Opponent endpoint requests in flight at once, over all rollouts."}
+    )
+    max_reply_chars: int = field(
+        default=MAX_REPLY_CHARS,
+        metadata={"help": "A reply longer than this is cut and counted as an invalid move (as in eval)."},
+    )
+    max_opponent_failures: int = field(
+        default=64,
+        metadata={"help": "Stop the run after this many rollouts in a row whose opponent failed."},
+    )
+    allow_sleep_mode_with_tools: bool = field(
+        default=False,
+        metadata={
+            "help": "Accept vllm_enable_sleep_mode in colocate mode although every tool turn then re-syncs all "
+            "weights (refused by default)."
+        },
     )
     resume: bool = field(
         default=False,
@@ -143,6 +169,8 @@ class GRPOScriptArguments:
         refuse_unknown(self.roles, ROLES, what="role", where="roles")
         if self.num_scenarios < 1:
             raise ValueError("num_scenarios must be at least 1")
+        if min(self.max_concurrent_opponents, self.max_reply_chars, self.max_opponent_failures) < 1:
+            raise ValueError("max_concurrent_opponents, max_reply_chars, max_opponent_failures must be >= 1")
         self.shaping  # noqa: B018  (checks the reward settings now, not after the model has loaded)
 
     @property

@@ -3,9 +3,13 @@
 Episode metrics are computed from the rollouts' environments inside the first reward function (the only place
 TRL hands them out) and logged with TRL's `log_metric`, one value per episode, so that TRL averages them over the
 generation batch across processes: deal rate, surplus share (deals with gains from trade, as in
-`env.metrics.summarise`) and reward, each per role and per price tier; violations, rounds, tool calls, extra tool
-calls in one message, completion tokens (tool replies included) and how episodes ended (finished, stopped by the
-model, truncated by the token or tool-turn budget).
+`env.metrics.summarise`) and reward, each per role and per price tier; deal rate on scenarios with and without
+gains from trade; violations, tool-call validity, rounds, turns, tool calls, ignored extra calls, completion
+tokens (tool replies included) and how episodes ended (`episode/end/<reason>`: deal, walk-away, forfeit, round
+limit, stopped by the model, truncated by the token or tool-turn budget, opponent failure).
+
+A rollout whose opponent failed is not scored (its reward is None) and only counted (`episode/end/
+opponent_failure`); after `max_opponent_failures` such rollouts in a row the run stops with one clear error.
 
 wandb is never imported here and never initialised by Haggle: `report_to: [wandb]` hands it to transformers,
 and `configure_reporting` only checks that it is installed and switches it offline when no API key is set.
@@ -21,7 +25,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from haggle.training.negotiation_env import NegotiationEnv, OpponentError
-from haggle.training.rewards import RewardFunc, invalid_moves
+from haggle.training.rewards import RewardFunc, invalid_moves, is_truncated
 from transformers import TrainerCallback
 
 # the headline numbers of the one-line stdout summary, in order
@@ -31,44 +35,72 @@ SUMMARY_KEYS = (
     "episode/deal_rate",
     "episode/surplus_share",
     "episode/violations",
-    "episode/truncated",
+    "episode/end/truncated",
+    "episode/end/opponent_failure",
     "mean_token_accuracy",
 )
+END_REASONS = ("deal", "walk_away", "forfeit", "round_limit", "stopped", "truncated", "opponent_failure")
+_ENGINE_ENDS = {
+    "accepted": "deal",
+    "walked_away": "walk_away",
+    "forfeit": "forfeit",
+    "round_limit": "round_limit",
+}
+
+
+def end_reason(env: NegotiationEnv, completion: list[dict[str, Any]], out_of_tokens: bool = False) -> str:
+    """How the episode ended, one of `END_REASONS` (`out_of_tokens`: the completion filled its token budget)."""
+    negotiation = env.negotiation
+    assert negotiation is not None
+    if env.opponent_failure is not None:
+        return "opponent_failure"
+    if negotiation.outcome is not None:
+        return _ENGINE_ENDS.get(
+            negotiation.outcome.end_reason, "deal" if negotiation.outcome.deal else "round_limit"
+        )
+    return "truncated" if out_of_tokens or is_truncated(negotiation, completion) else "stopped"
 
 
 def episode_metrics(
     env: NegotiationEnv, completion: list[dict[str, Any]], completion_ids: Sequence[int], max_tokens: int
 ) -> dict[str, float]:
-    """One episode's numbers. Truncated: the game is not over and the rollout ran out of tokens or tool turns."""
+    """One episode's numbers."""
     negotiation = env.negotiation
     assert negotiation is not None
     outcome, role, tier = negotiation.outcome, env.role, negotiation.scenario.price_tier
-    wanted_more = bool(completion) and bool(completion[-1].get("tool_calls"))
-    truncated = outcome is None and (len(completion_ids) >= max_tokens or wanted_more)
-    metrics = {
+    reason = end_reason(env, completion, len(completion_ids) >= max_tokens)
+    metrics = {f"episode/end/{name}": float(name == reason) for name in END_REASONS}
+    metrics |= {
         "episode/finished": float(outcome is not None),
-        "episode/stopped": float(outcome is None and not truncated),
-        "episode/truncated": float(truncated),
         "episode/violations": float(invalid_moves(negotiation, role)),
+        "episode/valid_tool_calls": 1.0 - negotiation.violations[role] / max(env.tool_calls, 1),
         "episode/irrational_deal": float(outcome is not None and outcome.irrational_side == role),
         "episode/rounds": float(outcome.rounds if outcome else negotiation.round),
+        "episode/turns": float(outcome.turns if outcome else negotiation.turn_count),
         "episode/tool_calls": float(env.tool_calls),
         "episode/calls_after_end": float(env.calls_after_end),
-        # eval agents act on a message's first tool call only; TRL runs them all, so count the rest
-        "episode/extra_calls": float(sum(max(len(m.get("tool_calls") or []) - 1, 0) for m in completion)),
+        # only a reply's first call is a move; with plain TRL parsing the others run too, so count them either way
+        "episode/extra_calls": float(
+            env.ignored_calls + sum(max(len(m.get("tool_calls") or []) - 1, 0) for m in completion)
+        ),
         "episode/completion_tokens": float(len(completion_ids)),
     }
     deal = float(outcome is not None and outcome.deal)
     share = outcome.surplus_share(role) if outcome is not None and outcome.deal else None
-    for suffix in ("", f"/{role}", f"/tier_{tier}"):
+    gains = "with_gains" if negotiation.scenario.gains_from_trade > 0 else "without_gains"
+    for suffix in ("", f"/{role}", f"/tier_{tier}", f"/{gains}"):
         metrics[f"episode/deal_rate{suffix}"] = deal
         if share is not None:
             metrics[f"episode/surplus_share{suffix}"] = share
     return metrics
 
 
-def with_episode_metrics(reward_func: RewardFunc, max_completion_length: int) -> RewardFunc:
-    """Wrap a reward function so that each call also logs its episodes' metrics and its reward by role and tier."""
+def with_episode_metrics(
+    reward_func: RewardFunc, max_completion_length: int, max_opponent_failures: int = 64
+) -> RewardFunc:
+    """Wrap a reward function so that each call also logs its episodes' metrics and its reward by role and tier,
+    voids (None) the rollouts whose opponent failed, and stops the run after `max_opponent_failures` in a row."""
+    failures_in_a_row = 0
 
     @wraps(reward_func)
     def logged(
@@ -77,20 +109,30 @@ def with_episode_metrics(reward_func: RewardFunc, max_completion_length: int) ->
         completion_ids: list[list[int]],
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
-    ) -> list[float]:
-        failures = [env.opponent_failure for env in environments if env.opponent_failure is not None]
-        if failures:
-            raise OpponentError(f"the opponent failed in {len(failures)} episode(s)") from failures[0]
+    ) -> list[float | None]:
+        nonlocal failures_in_a_row
+        for env in environments:
+            failures_in_a_row = failures_in_a_row + 1 if env.opponent_failure is not None else 0
+            if failures_in_a_row >= max_opponent_failures:
+                raise OpponentError(
+                    f"the opponent failed in {failures_in_a_row} episodes in a row (last: "
+                    f"{env.opponent_failure!r}): check the opponent endpoint, then resume with --resume"
+                )
         rewards = reward_func(
             environments=environments, completions=completions, completion_ids=completion_ids, **kwargs
         )
+        rewards = [
+            None if env.opponent_failure is not None else r
+            for env, r in zip(environments, rewards, strict=True)
+        ]
         if log_metric is not None:
             for env, completion, ids, reward in zip(
                 environments, completions, completion_ids, rewards, strict=True
             ):
                 tier = env.scenario.price_tier
                 values = episode_metrics(env, completion, ids, max_completion_length)
-                values |= {f"reward/{env.role}": reward, f"reward/tier_{tier}": reward}
+                if reward is not None:
+                    values |= {f"reward/{env.role}": reward, f"reward/tier_{tier}": reward}
                 for name, value in values.items():
                     log_metric(name, value)
         return rewards

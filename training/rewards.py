@@ -8,9 +8,10 @@ Two families, picked by name in the config (`reward_funcs`), or any function by 
 - `surplus_share` (default, shaped). A deal is worth the trained side's surplus over the gap |v - c|, times the
   per-round discount and clipped to [-1, 1]; a deal at a loss to the trained side costs an extra
   `irrational_deal_penalty`. No deal is worth `no_deal_value`. Each invalid move costs `violation_penalty`.
-  An episode the model left unfinished (it stopped calling tools, or ran out of tokens or tool turns) is worth
-  `unfinished_value`, below any finished outcome: otherwise a weak policy learns that quitting beats a bad deal
-  (seen on the tiny model: with quitting no worse than a loss deal, GRPO collapsed to stopping at once).
+  An episode the model left unfinished by stopping to call tools is worth `unfinished_value`, below any finished
+  outcome: otherwise a weak policy learns that quitting beats a bad deal (seen on the tiny model: with quitting no
+  worse than a loss deal, GRPO collapsed to stopping at once). An episode cut by the token or tool-turn budget
+  while the model was still playing is not quitting: it is worth `truncated_value` (None: not scored, masked).
   `length_penalty` charges for the share of the round limit used.
 - `clipped_surplus` (the published preset, Bergemann et al. 2026, arXiv:2604.16472): (v - p)/|v - c| for a
   buyer and (p - c)/|v - c| for a seller, clipped to [-1, 1]; 0 for no deal; -1 for any format or budget
@@ -23,6 +24,9 @@ surplus, because in a group of rollouts the ones that close at all beat the ones
 `no_deal_value` below zero (or adding a deal bonus through a second reward) pushes towards closing; a larger
 `irrational_deal_penalty` keeps that push from ending in deals at a loss. The preset's flat -1 for violations is
 strong on purpose: format errors should never be worth the risk, and it dominates any surplus signal early on.
+
+A rollout whose opponent failed (an endpoint down) says nothing about the policy: every registered reward returns
+None for it, which TRL masks (no advantage, out of the group baseline).
 """
 
 from __future__ import annotations
@@ -35,14 +39,15 @@ from typing import Any, Protocol
 from haggle.env.negotiation import Negotiation
 from haggle.env.scenario import Role
 
-RewardFunc = Callable[..., list[float]]
+RewardFunc = Callable[..., list[float | None]]
 
 
 class Rollout(Protocol):
-    """What a reward reads from an environment: the game and the side the model played."""
+    """What a reward reads from an environment: the game, the side the model played, whether the opponent failed."""
 
     negotiation: Negotiation
     role: Role
+    opponent_failure: BaseException | None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class RewardShaping:
 
     no_deal_value: float = 0.0
     unfinished_value: float = -2.0
+    truncated_value: float | None = -1.0
     violation_penalty: float = 0.1
     irrational_deal_penalty: float = 0.5
     length_penalty: float = 0.0
@@ -79,9 +85,21 @@ def invalid_moves(negotiation: Negotiation, role: Role) -> int:
     return negotiation.violations[role] + (0 if negotiation.done else 1)
 
 
-def surplus_share_score(negotiation: Negotiation, role: Role, shaping: RewardShaping) -> float:
+def is_truncated(negotiation: Negotiation, completion: Sequence[dict[str, Any]]) -> bool:
+    """The game is not over and the rollout's last reply still called a tool: TRL cut it (token or tool-turn
+    budget). With `install_move_parser` every reply, even one cut mid-way, is a call, so this is exact."""
+    return negotiation.outcome is None and bool(completion) and bool(completion[-1].get("tool_calls"))
+
+
+def surplus_share_score(
+    negotiation: Negotiation, role: Role, shaping: RewardShaping, truncated: bool = False
+) -> float | None:
     outcome = negotiation.outcome
-    if outcome is None:
+    if outcome is None and truncated:
+        if shaping.truncated_value is None:
+            return None
+        value = shaping.truncated_value
+    elif outcome is None:
         value = shaping.unfinished_value
     elif outcome.deal:
         value = normalised_surplus(negotiation, role) * outcome.discount_factor
@@ -102,15 +120,27 @@ def clipped_surplus_score(negotiation: Negotiation, role: Role) -> float:
 
 # -- TRL reward functions -------------------------------------------------------------------------------------
 def get_surplus_share_reward(shaping: RewardShaping) -> RewardFunc:
-    def surplus_share(environments: Sequence[Rollout], **kwargs: Any) -> list[float]:
-        return [surplus_share_score(env.negotiation, env.role, shaping) for env in environments]
+    def surplus_share(
+        environments: Sequence[Rollout], completions: Sequence[Sequence[dict[str, Any]]], **kwargs: Any
+    ) -> list[float | None]:
+        return [
+            None
+            if env.opponent_failure is not None
+            else surplus_share_score(
+                env.negotiation, env.role, shaping, is_truncated(env.negotiation, completion)
+            )
+            for env, completion in zip(environments, completions, strict=True)
+        ]
 
     return surplus_share
 
 
 def get_clipped_surplus_reward(shaping: RewardShaping) -> RewardFunc:
-    def clipped_surplus(environments: Sequence[Rollout], **kwargs: Any) -> list[float]:
-        return [clipped_surplus_score(env.negotiation, env.role) for env in environments]
+    def clipped_surplus(environments: Sequence[Rollout], **kwargs: Any) -> list[float | None]:
+        return [
+            None if env.opponent_failure is not None else clipped_surplus_score(env.negotiation, env.role)
+            for env in environments
+        ]
 
     return clipped_surplus
 

@@ -2,8 +2,11 @@
 
 The dataset is conversational with tools (`messages` holding the assistant's tool calls and the tool replies,
 and a `tools` column); with `assistant_only_loss: true` only the assistant's turns, tool calls included, carry
-loss. Qwen3 thinking is switched by `chat_template_kwargs: {enable_thinking: ...}`. The output directory gets the
-adapter, the tokenizer and a model card; GRPO can start from it (`init_adapter`).
+loss. Qwen3 thinking is switched by `chat_template_kwargs: {enable_thinking: ...}`, the same setting GRPO renders
+its rollouts with: off, the traces' reasoning is dropped, so every assistant turn trains on the empty think block
+GRPO pre-fills (Qwen3's training template would otherwise write the expert's reasoning into it); on, turns keep
+their reasoning inside the think block the model generates. The output directory gets the adapter, the tokenizer
+and a model card; GRPO can start from it (`init_adapter`).
 
 Launch (every config field can be overridden on the command line, e.g. `--learning_rate 1e-4`):
     python training/sft.py --config configs/sft/tiny-cpu.yaml --dataset_name runs/traces
@@ -18,7 +21,7 @@ TRL's `--resume_from_checkpoint DIR` (`true`: the last checkpoint in `output_dir
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from haggle.training.configs import ExpandingTrlParser, HaggleSFTConfig, SFTScriptArguments
 from trl import ModelConfig
@@ -37,7 +40,14 @@ def load_sft_dataset(
         dataset = datasets.load_dataset(name, name=config)
     if chat_template_kwargs:
         dataset = dataset.map(lambda _: {"chat_template_kwargs": chat_template_kwargs})
+    if (chat_template_kwargs or {}).get("enable_thinking") is False:
+        dataset = dataset.map(without_reasoning)
     return dataset
+
+
+def without_reasoning(example: dict[str, Any]) -> dict[str, Any]:
+    """The example's assistant turns without their reasoning, as GRPO renders them with thinking off."""
+    return {"messages": [message | {"reasoning_content": None} for message in example["messages"]]}
 
 
 def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_args: ModelConfig) -> None:
@@ -52,20 +62,22 @@ def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_
 
     # ---- checkpoint
     checkpoint = resume_checkpoint(
-        script_args.resume, training_args.resume_from_checkpoint, training_args.output_dir, "sft"
+        script_args.resume, training_args.resume_from_checkpoint, str(training_args.output_dir), "sft"
     )
 
     # ---- data
     if not script_args.dataset_name:
         raise ValueError("give the SFT dataset: --dataset_name DIR (the output of `haggle traces`)")
-    dataset = load_sft_dataset(
-        script_args.dataset_name, script_args.dataset_config, training_args.chat_template_kwargs
-    )
+    # a mapping given as JSON text on the command line is a dict once parsed (HaggleSFTConfig's __post_init__)
+    chat_template_kwargs = cast(dict[str, Any] | None, training_args.chat_template_kwargs)
+    dataset = load_sft_dataset(script_args.dataset_name, script_args.dataset_config, chat_template_kwargs)
     eval_dataset = None
     if training_args.eval_strategy != "no" and script_args.dataset_test_split in dataset:
         eval_dataset = dataset[script_args.dataset_test_split]
 
     # ---- tokenizer and model (the same path for the tiny model and Qwen/Qwen3-8B)
+    if not model_args.model_name_or_path:
+        raise ValueError("set --model_name_or_path (the config files do)")
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
@@ -76,7 +88,7 @@ def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_
         "trust_remote_code": training_args.trust_remote_code,
         "attn_implementation": model_args.attn_implementation,
         "dtype": model_args.dtype,
-        **(training_args.model_init_kwargs or {}),
+        **cast(dict[str, Any], training_args.model_init_kwargs or {}),
     }
 
     # ---- trainer
@@ -102,7 +114,7 @@ def main(script_args: SFTScriptArguments, training_args: HaggleSFTConfig, model_
 
 
 def make_parser() -> ExpandingTrlParser:
-    return ExpandingTrlParser((SFTScriptArguments, HaggleSFTConfig, ModelConfig))
+    return ExpandingTrlParser(cast(Any, (SFTScriptArguments, HaggleSFTConfig, ModelConfig)))
 
 
 if __name__ == "__main__":

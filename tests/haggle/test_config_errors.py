@@ -22,6 +22,7 @@ COMMANDS = {
     "experiment run": ([*HAGGLE, "experiment", "run", "CONFIG", "--out", "OUT"], "experiments/disclosure"),
     "pipeline": ([*HAGGLE, "pipeline", "--config", "CONFIG", "--out", "OUT"], "pipeline/tiny-cpu"),
     "sft.py": ([sys.executable, str(ROOT / "training" / "sft.py"), "--config", "CONFIG"], "sft/tiny-cpu"),
+    "grpo.py": ([sys.executable, str(ROOT / "training" / "grpo.py"), "--config", "CONFIG"], "grpo/tiny-cpu"),
 }
 
 

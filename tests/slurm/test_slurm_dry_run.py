@@ -476,6 +476,26 @@ def test_grpo_server_size_options(cluster, training_config):
     assert option(only(steps, "vllm-server").argv, "--model") == "runs/tiny-model"
 
 
+def test_grpo_server_defaults_come_from_the_shipped_config_and_a_gpu_less_preview_assumes_8(cluster):
+    """14B on one node serves with tensor parallel 2 (the README's table), the server holds the config's
+    vllm_max_model_length, and a dry run with no GPU count anywhere previews 8 GPUs per node with a note."""
+    from trl.scripts.vllm_serve import make_parser
+
+    env = {key: value for key, value in cluster.env(1).items() if key != "SLURM_GPUS_ON_NODE"}
+    result = run_script("grpo.slurm", ["configs/grpo/qwen3-14b.yaml", "--dry-run"], env)
+    assert result.returncode == 0, result.stderr
+    assert "assuming 8 GPUs per node" in result.stderr
+    server = next(line for line in result.stdout.splitlines() if "role=vllm-server" in line)
+    argv = shlex.split(server.split(": ", 1)[1])
+    served, unknown = make_parser().parse_known_args(argv[argv.index("vllm-serve") + 1 :])
+    assert unknown == [] and served.tensor_parallel_size == 2 and served.max_model_len == 4608
+    assert "CUDA_VISIBLE_DEVICES=0,1" in argv
+    steps, _ = dry_run("grpo.slurm", ["configs/grpo/qwen3-8b.yaml"], cluster.env(1))
+    assert option(only(steps, "vllm-server").argv, "--tensor_parallel_size") == "1"
+    real = run_script("grpo.slurm", ["configs/grpo/qwen3-14b.yaml"], env)
+    assert real.returncode != 0 and "pass --gpus-per-node N" in real.stderr
+
+
 # --------------------------------------------------------------------------- eval and tournament
 
 

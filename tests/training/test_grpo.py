@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
-from haggle.training.metrics_logging import configure_reporting, episode_metrics, with_episode_metrics
+from haggle.training.metrics_logging import (
+    END_REASONS,
+    configure_reporting,
+    episode_metrics,
+    with_episode_metrics,
+)
 from haggle.training.negotiation_env import environment_factory, opponent_from_spec
 from haggle.training.rewards import RewardShaping, get_reward_funcs
 from haggle.training.scenario_table import build_scenario_table
@@ -40,7 +45,8 @@ def test_metrics_of_a_deal():
     assert outcome.deal and outcome.end_reason == "accepted"
     metrics = episode_metrics(env, [call("make_offer", price=1.0), call("accept_offer")], [0] * 50, 100)
     tier = env.scenario.price_tier
-    assert metrics["episode/finished"] == 1.0 and metrics["episode/truncated"] == 0.0
+    assert metrics["episode/finished"] == 1.0 and metrics["episode/end/deal"] == 1.0
+    assert metrics["episode/end/truncated"] == 0.0
     assert (
         metrics["episode/deal_rate"]
         == metrics["episode/deal_rate/buyer"]
@@ -57,27 +63,35 @@ def test_metrics_tell_a_truncated_episode_from_a_stopped_one():
     env.make_offer(price=1.0)
     two_calls = {"role": "assistant", "tool_calls": [call("make_offer")["tool_calls"][0]] * 2}
     out_of_tokens = episode_metrics(env, [two_calls], [0] * 100, 100)
-    assert out_of_tokens["episode/truncated"] == 1.0 and out_of_tokens["episode/stopped"] == 0.0
+    assert out_of_tokens["episode/end/truncated"] == 1.0 and out_of_tokens["episode/end/stopped"] == 0.0
     assert out_of_tokens["episode/extra_calls"] == 1.0
     stopped = episode_metrics(env, [{"role": "assistant", "content": "I am done."}], [0] * 20, 100)
-    assert stopped["episode/stopped"] == 1.0 and stopped["episode/truncated"] == 0.0
+    assert stopped["episode/end/stopped"] == 1.0 and stopped["episode/end/truncated"] == 0.0
     assert stopped["episode/violations"] == 1.0 and "episode/surplus_share" not in stopped
 
 
-def test_the_logged_reward_logs_per_episode_values_and_refuses_opponent_failures():
+def test_the_logged_reward_logs_per_episode_values_and_voids_opponent_failures_until_too_many_in_a_row():
     envs = [buyer_env(), buyer_env()]
     envs[0].walk_away()
     logged = []
-    reward = with_episode_metrics(get_reward_funcs(["surplus_share"], RewardShaping())[0], 100)
+    reward = with_episode_metrics(get_reward_funcs(["surplus_share"], RewardShaping())[0], 100, 3)
     rewards = reward(
         envs, [[call("walk_away")], []], [[0] * 10, [0] * 10], log_metric=lambda *kv: logged.append(kv)
     )
     assert rewards == pytest.approx([0.0, -2.0])
     assert ("reward/buyer", 0.0) in logged and ("reward/buyer", pytest.approx(-2.0)) in logged
     assert sum(name == "episode/deal_rate" for name, _ in logged) == 2
+    assert ("episode/end/walk_away", 1.0) in logged and ("episode/end/stopped", 1.0) in logged
+
     envs[1].opponent_failure = ConnectionError("endpoint down")
-    with pytest.raises(RuntimeError, match="opponent failed in 1 episode"):
-        reward(envs, [[], []], [[], []])
+    logged.clear()
+    rewards = reward(envs, [[], []], [[], []], log_metric=lambda *kv: logged.append(kv))
+    assert rewards[0] == 0.0 and rewards[1] is None  # voided (TRL masks None), the run goes on
+    assert ("episode/end/opponent_failure", 1.0) in logged
+    assert not any(name.startswith("reward/") and value is None for name, value in logged)
+    failing = [envs[1], envs[1]]  # with the one before: 3 in a row
+    with pytest.raises(RuntimeError, match="opponent failed in 3 episodes in a row"):
+        reward(failing, [[], []], [[], []])
 
 
 def test_reporting_needs_wandb_installed_only_when_asked_for(monkeypatch):
@@ -138,8 +152,20 @@ def test_grpo_trains_a_fresh_lora_logs_episode_metrics_and_resumes(tiny_model_di
     logs = json.loads((out / "trainer_state.json").read_text())["log_history"]
     step_logs = [entry for entry in logs if "reward" in entry]
     assert len(step_logs) == 2
-    for key in ("episode/deal_rate", "episode/violations", "episode/truncated", "episode/completion_tokens"):
-        assert key in step_logs[0], key
+    per_step = (
+        *(f"episode/end/{reason}" for reason in END_REASONS),
+        "episode/deal_rate",
+        "episode/violations",
+        "episode/valid_tool_calls",
+        "episode/turns",
+        "episode/completion_tokens",
+    )
+    for key in per_step:
+        assert all(key in step for step in step_logs), key
+    for step in step_logs:  # each episode ends one way
+        assert sum(step[f"episode/end/{reason}"] for reason in END_REASONS) == pytest.approx(1.0)
+    logged_keys = {key for step in step_logs for key in step}
+    assert {"episode/deal_rate/with_gains", "episode/deal_rate/without_gains"} <= logged_keys
     assert any(key.startswith("episode/deal_rate/tier_") for key in step_logs[0])
     assert any(key.startswith("reward/") and key.endswith(("buyer", "seller")) for key in step_logs[0])
 
@@ -200,33 +226,66 @@ def test_gpu_configs_parse_and_take_the_vllm_server_flags(name):
     )
 
 
-def completion_text(tokenizer, conversation):
-    """The completion GRPO generates for this conversation: everything after the prompt, tool replies included."""
-    from trl.chat_template_utils import get_training_chat_template
-
-    template = get_training_chat_template(tokenizer)  # TRL trains multi-turn on the prefix-preserving variant
-    kwargs = {"tools": json.loads(conversation["tools"]), "chat_template": template, "enable_thinking": False}
-    messages = conversation["messages"]
-    prompt = tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True, **kwargs)
-    full = tokenizer.apply_chat_template(messages, tokenize=False, **kwargs)
-    assert full.startswith(prompt)
-    return full[len(prompt) :]
-
-
 @pytest.mark.parametrize("name", ["tiny-cpu", "qwen3-8b", "qwen3-14b"])
-def test_completion_budget_covers_a_whole_episode(name, tiny_model_dir, expert_conversation):
-    """A scripted episode that runs to the round limit, plus 25% for invalid moves, fits max_completion_length:
-    counted with the tiny tokenizer for the CPU config, and at 3 characters a token for Qwen3 (its tokenizer
-    writes digits one token each, so negotiation text runs below the usual ~4)."""
+def test_shipped_configs_hold_a_full_length_episode_and_a_short_budget_is_refused(name, tiny_model_dir):
+    """The start-up check counts a full-length episode (Boulware against Boulware to the round limit, text with
+    every move, invalid moves): the tiny tokenizer writes digits one token each as Qwen3's does, and its small
+    vocabulary counts more tokens than Qwen3's would."""
+    from haggle.training.grpo_trainer import episode_budget, full_length_episode, refuse_short_budget
     from transformers import AutoTokenizer
 
     script, training, _ = parse_grpo(ROOT / f"configs/grpo/{name}.yaml", "--bf16", "false")
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    scenario = ScenarioSampler(SamplerConfig.from_mapping(script.scenarios)).sample(5, seed=2)[
-        -1
-    ]  # the $100k tier
-    conversation = expert_conversation(scenario, "buyer", expert="boulware", opponent="boulware")
-    assert sum(message["role"] == "assistant" for message in conversation["messages"]) == scenario.max_rounds
-    text = completion_text(tokenizer, conversation)
-    tokens = len(tokenizer(text)["input_ids"]) if name == "tiny-cpu" else len(text) / 3
-    assert 1.25 * tokens <= training.max_completion_length
+    sampler = ScenarioSampler(SamplerConfig.from_mapping(script.scenarios))
+    messages = full_length_episode(sampler, script.max_violations)
+    assert sum(message["role"] == "assistant" for message in messages) >= sampler.config.max_rounds
+    budget = episode_budget(
+        AutoTokenizer.from_pretrained(tiny_model_dir), messages, {"enable_thinking": False}
+    )
+    refuse_short_budget(budget, training, sampler.config.max_rounds)
+    training.max_completion_length = budget.completion_tokens - 1
+    with pytest.raises(ValueError, match=f"--max_completion_length {budget.completion_tokens} or more"):
+        refuse_short_budget(budget, training, sampler.config.max_rounds)
+    if training.use_vllm:
+        training.max_completion_length, training.vllm_max_model_length = budget.completion_tokens, 1024
+        with pytest.raises(ValueError, match="--vllm_max_model_length"):
+            refuse_short_budget(budget, training, sampler.config.max_rounds)
+
+
+def test_sleep_mode_with_tools_is_refused_unless_allowed():
+    from haggle.training.grpo_trainer import refuse_broken_combinations
+
+    _, training, _ = parse_grpo(ROOT / "configs/grpo/qwen3-8b.yaml", "--bf16", "false")
+    refuse_broken_combinations(training, allow_sleep_mode_with_tools=False)  # the shipped config: off
+    training.vllm_enable_sleep_mode = True
+    with pytest.raises(ValueError, match="--vllm_enable_sleep_mode false"):
+        refuse_broken_combinations(training, allow_sleep_mode_with_tools=False)
+    refuse_broken_combinations(training, allow_sleep_mode_with_tools=True)
+
+
+def test_grpo_turns_off_an_adapters_dropout_and_offers_tools_in_sft_order(tiny_model_dir, tmp_path):
+    import datasets
+    import torch
+    from haggle.env.actions import tool_schemas
+    from haggle.training.grpo_trainer import LockstepGRPOTrainer, disable_dropout
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(r=4, lora_dropout=0.05)
+    )
+    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", num_generations=2, beta=0.0)
+    disable_dropout(args)
+    rows = build_scenario_table(SAMPLER, 2, seed=0)
+    trainer = LockstepGRPOTrainer(
+        model=model,
+        reward_funcs=get_reward_funcs(["surplus_share"], RewardShaping()),
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=AutoTokenizer.from_pretrained(tiny_model_dir),
+        environment_factory=environment_factory(SAMPLER, opponent_from_spec({"name": "linear"})),
+        tool_order=[tool["function"]["name"] for tool in tool_schemas()],
+    )
+    dropouts = [module for module in trainer.model.modules() if isinstance(module, torch.nn.Dropout)]
+    assert dropouts and all(module.p == 0.0 for module in dropouts)
+    assert [tool.__name__ for tool in trainer.tools] == [tool["function"]["name"] for tool in tool_schemas()]

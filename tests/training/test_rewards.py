@@ -22,6 +22,7 @@ DEFAULT = RewardShaping()
 class Played:
     negotiation: Negotiation
     role: Role
+    opponent_failure: BaseException | None = None
 
 
 def game(discount: float = 1.0) -> Negotiation:
@@ -134,3 +135,17 @@ def test_registry_by_name_and_dotted_path():
 
 def constant_reward(environments, **kwargs):
     return [7.0] * len(environments)
+
+
+def test_a_failed_opponent_voids_the_rollout_and_truncation_is_not_quitting():
+    unfinished = game()
+    played = [Played(deal_at(90.0), "buyer", ConnectionError("down")), Played(unfinished, "buyer")]
+    shaped, published = get_reward_funcs(["surplus_share", "clipped_surplus"], DEFAULT)
+    still_calling = [
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "make_offer"}}]}
+    ]
+    assert shaped(environments=played, completions=[[], still_calling]) == [None, DEFAULT.truncated_value]
+    assert shaped(environments=played, completions=[[], [{"role": "assistant", "content": "bye"}]])[1] == -2.0
+    assert published(environments=played)[0] is None
+    masked = RewardShaping(truncated_value=None)
+    assert surplus_share_score(unfinished, "buyer", masked, truncated=True) is None

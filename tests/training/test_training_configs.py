@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from haggle.env.config_loading import ConfigError
 from haggle.training import grpo, sft
 from haggle.training.run_steps import resume_checkpoint
 
@@ -43,7 +44,7 @@ def test_trl_yamls_expand_environment_variables_typed_by_the_field(tmp_path, mon
     assert (training.max_steps, training.seed, script.num_scenarios) == (9, 3, 64)
     assert type(script.num_scenarios) is int and training.output_dir == f"{tmp_path}/grpo-tiny"
     monkeypatch.delenv("HAGGLE_RUNS")
-    with pytest.raises(KeyError, match="HAGGLE_RUNS"):
+    with pytest.raises(ConfigError, match="HAGGLE_RUNS is not set"):
         config.write_text("output_dir: ${HAGGLE_RUNS}/sft\n", encoding="utf-8")
         sft.make_parser().parse_args_and_config(["--config", str(config)])
 
