@@ -14,7 +14,6 @@ Rules read only public facts (price bounds come from the public prior), never a 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ from haggle.env.actions import (
 from haggle.env.config_loading import build, refuse_unknown
 from haggle.env.outcome import EndReason, Outcome
 from haggle.env.scenario import ROLES, Role, Scenario, other_role
-from haggle.env.views import Offer, PublicEvent, View, read_only
+from haggle.env.views import Offer, PublicEvent, StepResult, View, read_only
 
 
 @dataclass(frozen=True)
@@ -82,28 +81,6 @@ class Event:
     kind: str  # an action name, "violation", "deal", "no_deal" or "forfeit"
     payload: dict[str, Any] = field(default_factory=dict)
     public: bool = True
-
-
-@dataclass(slots=True)
-class StepResult:
-    """The engine's answer to one move. Its `feedback` (also the acting side's next `View.last_feedback`) is
-    written on first read: formatting a price costs as much as the rest of a move, and scripted play never reads
-    it."""
-
-    ok: bool
-    _text: str  # the feedback, or its template with "{}" for the price when `_price` is set
-    done: bool
-    terminated: bool = False  # the game ended by a move (deal, walk-away, forfeit)
-    truncated: bool = False  # the game ran into the round limit
-    _price: float | None = None
-    _format_price: Callable[[float], str] | None = None
-
-    @property
-    def feedback(self) -> str:
-        """What the acting agent reads back (tool result or error)."""
-        if self._price is not None and self._format_price is not None:
-            self._text, self._price = self._text.format(self._format_price(self._price)), None
-        return self._text
 
 
 class Negotiation:

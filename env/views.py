@@ -9,17 +9,14 @@ object it holds is its own side's `reply`, which the rules never read).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from haggle.env.catalogue import Item
 from haggle.env.domains import Domain
 from haggle.env.scenario import Role
-
-if TYPE_CHECKING:
-    from haggle.env.negotiation import StepResult
 
 
 class Offer(NamedTuple):
@@ -39,6 +36,28 @@ class PublicEvent(NamedTuple):
     action: str
     price: float | None = None
     message: str | None = None
+
+
+@dataclass(slots=True)
+class StepResult:
+    """The engine's answer to one move. Its `feedback` (also the acting side's next `View.last_feedback`) is
+    written on first read: formatting a price costs as much as the rest of a move, and scripted play never reads
+    it."""
+
+    ok: bool
+    _text: str  # the feedback, or its template with "{}" for the price when `_price` is set
+    done: bool
+    terminated: bool = False  # the game ended by a move (deal, walk-away, forfeit)
+    truncated: bool = False  # the game ran into the round limit
+    _price: float | None = None
+    _format_price: Callable[[float], str] | None = None
+
+    @property
+    def feedback(self) -> str:
+        """What the acting agent reads back (tool result or error)."""
+        if self._price is not None and self._format_price is not None:
+            self._text, self._price = self._text.format(self._format_price(self._price)), None
+        return self._text
 
 
 @dataclass(slots=True)
