@@ -38,11 +38,17 @@ def test_every_row_plays_the_same_scenarios_and_a_rerun_plays_nothing_new(tmp_pa
     for record in records:
         by_row.setdefault(record["metadata"]["row"], set()).add(record["scenario"]["scenario_id"])
     assert len(by_row) == 3 and len({frozenset(ids) for ids in by_row.values()}) == 1
-    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()}
+    written = stored_records(tmp_path)
     assert run(tmp_path)[1].stored == 90
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()} == written
+    assert stored_records(tmp_path) == written  # the resume rewrote nothing
     # a larger sample extends the same paired scenarios
     assert run(tmp_path, episodes=40)[1].stored == 120
+
+
+def stored_records(run_dir: Path) -> list[dict]:
+    """Every stored episode as the store reads it back (the SQLite files' own mtimes move with checkpoints)."""
+    with EpisodeStore(run_dir) as store:
+        return sorted(store.records(), key=lambda record: record["episode_id"])
 
 
 def test_a_run_directory_refuses_a_different_preset(tmp_path):
@@ -57,9 +63,9 @@ def test_a_run_directory_from_before_run_json_resumes_and_reads(tmp_path):
     (tmp_path / "run.json").unlink()  # what earlier versions wrote: experiment.json and the episodes
     with pytest.raises(ValueError, match="different models"):
         run(tmp_path, models=[{"name": "boulware"}])
-    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()}
+    written = stored_records(tmp_path)
     assert run(tmp_path)[1].stored == 90
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "episodes").iterdir()} == written
+    assert stored_records(tmp_path) == written  # the resume rewrote nothing
     (tmp_path / "run.json").unlink()
     read_config, grouped = load_experiment_run(tmp_path)
     assert read_config == config and sum(len(episodes) for episodes in grouped.values()) == len(records)
