@@ -89,7 +89,11 @@ class LockstepGRPOTrainer(GRPOTrainer):
         return self._generate_padded(prompt_ids, images, self._round_width(len(prompt_ids)))
 
     def _round_width(self, active: int) -> int:
-        """The most rollouts any process generates this round (0: every process is done). Collective."""
+        """The most rollouts any process generates this round (0: every process is done). Collective.
+
+        Agreed over all processes, not per colocate TP group: equal shares are what TRL's slicing of the gathered
+        answers assumes (`index * len(own prompts)`, by process in server mode, by rank in the TP group in colocate),
+        and a world-wide width also keeps ZeRO-3's parameter gathers in step."""
         count = torch.tensor([active], device=self.accelerator.device)
         return int(self.accelerator.gather(count).max().item())
 

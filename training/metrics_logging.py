@@ -9,7 +9,8 @@ tokens (tool replies included) and how episodes ended (`episode/end/<reason>`: d
 limit, stopped by the model, truncated by the token or tool-turn budget, opponent failure).
 
 A rollout whose opponent failed is not scored (its reward is None) and only counted (`episode/end/
-opponent_failure`); after `max_opponent_failures` such rollouts in a row the run stops with one clear error.
+opponent_failure`); after `max_opponent_failures` such rollouts in a row the run stops with one clear error, on
+every training process at the same step (`stop_after_opponent_failures`).
 
 wandb is never imported here and never initialised by Haggle: `report_to: [wandb]` hands it to transformers,
 and `configure_reporting` only checks that it is installed and switches it offline when no API key is set.
@@ -24,6 +25,7 @@ from functools import wraps
 from importlib.util import find_spec
 from typing import Any
 
+import torch.distributed as dist
 from haggle.training.negotiation_env import NegotiationEnv, OpponentError
 from haggle.training.rewards import RewardFunc, invalid_moves, is_truncated
 from transformers import TrainerCallback
@@ -100,7 +102,7 @@ def with_episode_metrics(
 ) -> RewardFunc:
     """Wrap a reward function so that each call also logs its episodes' metrics and its reward by role and tier,
     voids (None) the rollouts whose opponent failed, and stops the run after `max_opponent_failures` in a row."""
-    failures_in_a_row = 0
+    failures_in_a_row = 0  # this process's, carried from call to call
 
     @wraps(reward_func)
     def logged(
@@ -111,13 +113,13 @@ def with_episode_metrics(
         **kwargs: Any,
     ) -> list[float | None]:
         nonlocal failures_in_a_row
+        longest, last_error = 0, ""
         for env in environments:
-            failures_in_a_row = failures_in_a_row + 1 if env.opponent_failure is not None else 0
-            if failures_in_a_row >= max_opponent_failures:
-                raise OpponentError(
-                    f"the opponent failed in {failures_in_a_row} episodes in a row (last: "
-                    f"{env.opponent_failure!r}): check the opponent endpoint, then resume with --resume"
-                )
+            failed = env.opponent_failure is not None
+            failures_in_a_row = failures_in_a_row + 1 if failed else 0
+            longest = max(longest, failures_in_a_row)
+            last_error = repr(env.opponent_failure) if failed else last_error
+        stop_after_opponent_failures(longest, last_error, max_opponent_failures)
         rewards = reward_func(
             environments=environments, completions=completions, completion_ids=completion_ids, **kwargs
         )
@@ -138,6 +140,39 @@ def with_episode_metrics(
         return rewards
 
     return logged
+
+
+def stop_after_opponent_failures(longest: int, last_error: str, limit: int) -> None:
+    """Raise on every training process at once when the opponent failures in a row reach `limit`.
+
+    TRL calls the reward functions once per generation batch on every process, so this is where all processes
+    can decide together: a process that raised alone would leave the others waiting in TRL's next collective
+    (a hang on NCCL, a gloo error elsewhere). Each process counts its own rollouts in a row whose opponent
+    failed (`longest`: the most the count reached during this call); only its own answered rollouts reset it,
+    so a process cut off from the endpoint (say an opponent on `localhost` of another node) still stops the run
+    while the others reach it. The counts are summed over processes, not maxed: the limit is a number of
+    rollouts of the whole run, so an outage that fails every rollout stops after the same number of rollouts
+    (and steps) whatever the number of processes, and with one process this is the plain count.
+    """
+    streaks: list[tuple[int, str]] = [(longest, last_error)]
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        streaks = [(0, "")] * dist.get_world_size()
+        dist.all_gather_object(streaks, (longest, last_error))  # every process gets the same list
+    total = sum(count for count, _ in streaks)
+    if total < limit:
+        return
+    if len(streaks) == 1:
+        raise OpponentError(
+            f"the opponent failed in {total} episodes in a row (last: {last_error}): check the opponent "
+            "endpoint, then resume with --resume"
+        )
+    worst = max(range(len(streaks)), key=lambda index: streaks[index][0])  # the first of the longest
+    counts = ", ".join(f"process {index}: {count}" for index, (count, _) in enumerate(streaks) if count)
+    raise OpponentError(
+        f"the opponent failed in {total} episodes in a row over {len(streaks)} processes ({counts}; last on "
+        f"process {worst}: {streaks[worst][1]}): check the opponent endpoint from every node, then resume "
+        "with --resume"
+    )
 
 
 def configure_reporting(report_to: str | Sequence[str] | None) -> None:

@@ -1,4 +1,7 @@
-"""GRPO with 2 training processes (torchrun, gloo, CPU) in vLLM server mode against `haggle.testing.vllm_stand_in`.
+"""GRPO with 2 training processes (torchrun, gloo, CPU) on vLLM stand-ins (`haggle.testing.vllm_stand_in`): server
+mode against the HTTP stand-in of `trl vllm-serve`, and colocate mode with tensor parallelism 2 over both processes
+on the in-process stand-in of `vllm.LLM` (each turn all-gathers the prompts in the TP group and slices the answers
+by rank in the group).
 
 The rollouts of rank 0 take 1-2 tool turns and those of rank 1 take 3-4, so the processes have different numbers of
 active rollouts in each turn and finish the tool loop at different turns. Every completion must carry its own
@@ -6,8 +9,9 @@ rollout's id. `LockstepGRPOTrainer` finishes; TRL's plain `GRPOTrainer` does not
 gathers, or attaches completions to other conversations).
 
 Run as a script, this file is the training process torchrun starts. vLLM is not installed on CPU, so the script
-tells TRL it is (only its HTTP client is used) and skips the NCCL weight-transfer set-up, which needs CUDA; the
-weight sync still walks every parameter and posts the names to the stand-in.
+tells TRL it is. In server mode only its HTTP client is used, and the NCCL weight-transfer set-up, which needs CUDA,
+is skipped: the weight sync still walks every parameter and posts the names to the stand-in. In colocate mode TRL
+builds the stand-in engine in place of `vllm.LLM` and loads every parameter into it.
 """
 
 import json
@@ -15,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -52,7 +57,7 @@ def own_id_reward(environments, completions, **_):
     return rewards
 
 
-def drive(model_dir: str, port: int, trainer_name: str, output_dir: str) -> None:
+def drive(model_dir: str, mode: str, port: str, trainer_name: str, output_dir: str) -> None:
     import datasets
     import trl.generation.vllm_client as vllm_client
     import trl.generation.vllm_generation as vllm_generation
@@ -60,8 +65,11 @@ def drive(model_dir: str, port: int, trainer_name: str, output_dir: str) -> None
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
+    from haggle.testing.vllm_stand_in import SamplingParams, ScriptedLLM
+
     vllm_generation.is_vllm_available = vllm_client.is_vllm_available = lambda *args, **kwargs: True
     vllm_client.VLLMClient.init_communicator = lambda self, device=0: None
+    vllm_generation.LLM, vllm_generation.SamplingParams = ScriptedLLM, SamplingParams
 
     def post_names(self, metadata, named_params):
         names = [name for name, _ in named_params]
@@ -81,8 +89,9 @@ def drive(model_dir: str, port: int, trainer_name: str, output_dir: str) -> None
         max_completion_length=256,
         max_tool_calling_iterations=8,
         use_vllm=True,
-        vllm_mode="server",
+        vllm_mode=mode,
         vllm_server_base_url=f"http://127.0.0.1:{port}",
+        vllm_tensor_parallel_size=2 if mode == "colocate" else 1,
         report_to="none",
         save_strategy="no",
         logging_steps=1,
@@ -100,6 +109,9 @@ def drive(model_dir: str, port: int, trainer_name: str, output_dir: str) -> None
         environment_factory=EchoEnv,
     )
     trainer.train()
+    if mode == "colocate":
+        engine_log = Path(output_dir, f"engine-{os.environ['RANK']}.json")
+        engine_log.write_text(json.dumps(trainer.vllm_generation.llm.calls))
 
 
 def free_port() -> int:
@@ -108,13 +120,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_two_processes(tiny_model_dir, tmp_path, trainer_name, timeout):
+# per mode: what counts the generation requests and the weight loads that reached the stand-in
+COUNTED = {"server": ("/v1/completions", "/update_weights"), "colocate": ("generate", "load_weights")}
+
+
+def run_two_processes(tiny_model_dir, tmp_path, mode, trainer_name, timeout):
+    """Train on 2 processes; returns the torchrun result, the logged rewards and the stand-in's counts (the server's
+    requests, or the engines' calls summed over the processes)."""
     from transformers import AutoTokenizer
 
     from haggle.testing.vllm_stand_in import serve
 
-    server, counts = serve(AutoTokenizer.from_pretrained(tiny_model_dir))
-    log = tmp_path / "rewards.jsonl"
+    server, counts = (
+        serve(AutoTokenizer.from_pretrained(tiny_model_dir)) if mode == "server" else (None, Counter())
+    )
+    log, output_dir = tmp_path / "rewards.jsonl", tmp_path / "out"
     command = [
         sys.executable,
         "-m",
@@ -125,9 +145,10 @@ def run_two_processes(tiny_model_dir, tmp_path, trainer_name, timeout):
         str(free_port()),
         __file__,
         str(tiny_model_dir),
-        str(server.server_address[1]),
+        mode,
+        str(server.server_address[1] if server else 0),
         trainer_name,
-        str(tmp_path / "out"),
+        str(output_dir),
     ]
     environment = {
         **os.environ,
@@ -140,28 +161,32 @@ def run_two_processes(tiny_model_dir, tmp_path, trainer_name, timeout):
             command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=environment
         )
     finally:
-        server.shutdown()
+        if server:
+            server.shutdown()
     entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    for engine_log in output_dir.glob("engine-*.json"):
+        counts.update(json.loads(engine_log.read_text()))
     return result, entries, counts
 
 
 @pytest.mark.slow
-def test_server_mode_with_two_processes_and_uneven_turns_finishes_with_each_completion_its_own(
-    tiny_model_dir, tmp_path
-):
-    result, entries, counts = run_two_processes(tiny_model_dir, tmp_path, "lockstep", timeout=600)
+@pytest.mark.parametrize("mode", ["server", "colocate"])
+def test_two_processes_with_uneven_turns_finish_with_each_completion_its_own(tiny_model_dir, tmp_path, mode):
+    result, entries, counts = run_two_processes(tiny_model_dir, tmp_path, mode, "lockstep", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert {entry["rank"] for entry in entries} == {"0", "1"} and len(entries) == 4  # 2 steps x 2 ranks
     assert all(reward == 1.0 for entry in entries for reward in entry["rewards"]), entries
-    assert counts["/v1/completions"] >= 5  # first turn plus rank 1's 4 tool rounds, per step
-    assert counts["/update_weights"] >= 1  # the step-2 weight sync reached the server
+    generation, weight_sync = COUNTED[mode]
+    assert counts[generation] >= 5  # first turn plus rank 1's 4 tool rounds, per step
+    assert counts[weight_sync] >= 1  # the weight syncs reached the stand-in
 
 
 @pytest.mark.slow
-def test_plain_grpo_trainer_fails_the_same_run(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("mode", ["server", "colocate"])
+def test_plain_grpo_trainer_fails_the_same_run(tiny_model_dir, tmp_path, mode):
     """The run above on TRL's own trainer: it never finishes cleanly with every completion its own."""
     try:
-        result, entries, _ = run_two_processes(tiny_model_dir, tmp_path, "plain", timeout=120)
+        result, entries, _ = run_two_processes(tiny_model_dir, tmp_path, mode, "plain", timeout=120)
     except subprocess.TimeoutExpired:
         return  # hung on the mismatched gathers
     rewards = [reward for entry in entries for reward in entry["rewards"]]
@@ -169,4 +194,4 @@ def test_plain_grpo_trainer_fails_the_same_run(tiny_model_dir, tmp_path):
 
 
 if __name__ == "__main__":
-    drive(*sys.argv[1:3], *sys.argv[3:5])
+    drive(*sys.argv[1:])
