@@ -2,23 +2,27 @@
 
 Each script takes TRL's own dataclasses (`SFTConfig`/`GRPOConfig` for the trainer, `ModelConfig` for the model and
 LoRA) plus one of these for what is Haggle's: where the data comes from, the negotiation environment, the
-opponent and the reward. Fields that hold mappings (`scenarios`, `opponent`, `chat_template_kwargs`) take a YAML
-mapping in a config file and a JSON string on the command line, as TRL's own dict fields do.
+opponents and the reward. Fields that hold mappings or lists of them (`scenarios`, `opponents`,
+`held_out_opponents`, `chat_template_kwargs`) take YAML in a config file and a JSON string on the command line, as
+TRL's own dict fields do.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
+from haggle.data.agent_specs import AgentSpec
 from haggle.data.tool_parsing import MAX_REPLY_CHARS
-from haggle.env.config_loading import load_yaml, refuse_unknown
+from haggle.env.agents.base import AGENT_REGISTRY
+from haggle.env.config_loading import ConfigError, load_yaml, refuse_unknown
 from haggle.env.negotiation import ProtocolRules
 from haggle.env.scenario import ROLES
 from haggle.training.rewards import RewardShaping
@@ -27,20 +31,67 @@ from trl import ScriptArguments, SFTConfig, TrlParser
 _SHAPING = RewardShaping()
 
 
-def _mapping(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
-    """A dict field given as YAML (already a dict) or as JSON text on the command line."""
+def _from_json(value: Any, name: str, kind: type, example: str) -> Any:
+    """A dict or list field given as YAML (already parsed) or as JSON text on the command line."""
     if value is None:
-        return {}
+        return kind()
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
-            raise ValueError(
-                f"--{name} must be a JSON object, e.g. '{{\"max_rounds\": 4}}' ({error})"
-            ) from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a mapping, got {type(value).__name__}")
+            raise ConfigError(f"--{name} must be JSON, e.g. '{example}' ({error})") from None
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name} must be a {kind.__name__}, e.g. {example}, got {type(value).__name__}")
     return value
+
+
+def _mapping(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
+    return cast(dict[str, Any], _from_json(value, name, dict, '{"max_rounds": 4}'))
+
+
+def _agent_specs(value: list[dict[str, Any]] | str | None, name: str, weighted: bool) -> list[dict[str, Any]]:
+    """A list of agent specs (`data.agent_specs`), each with a positive `weight` when `weighted`: checked now, so
+    that a misspelt scripted opponent or a bad weight stops the run before the model loads."""
+    example = '[{"name": "linear", "weight": 1}]' if weighted else '[{"name": "boulware"}]'
+    entries = cast(list[Any], _from_json(value, name, list, example))
+    checked = []
+    for index, entry in enumerate(entries):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected an agent spec (a mapping), e.g. {example}, got {entry!r}")
+        spec = dict(entry)
+        if weighted:
+            weight = spec.pop("weight", None)
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < math.inf:
+                raise ConfigError(
+                    f"{where}: `weight` must be a positive number (the opponent's share of the scenario table), "
+                    f"got {'none' if weight is None else repr(weight)}"
+                )
+            checked.append({**spec, "weight": float(weight)})
+        else:
+            checked.append(spec)
+        try:
+            agent = AgentSpec.from_mapping(spec)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        if agent.kind == "scripted":
+            refuse_unknown(
+                [agent.strategy or agent.name], AGENT_REGISTRY, what="scripted opponent", where=where
+            )
+    names = [spec["name"] for spec in checked]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(
+            f"{name}: the names {repeated} appear more than once; give each opponent its own name"
+        )
+    return checked
+
+
+def _player(spec: dict[str, Any]) -> str:
+    """Who plays, whatever the label: a scripted strategy with its parameters, or an LLM's identity."""
+    agent = AgentSpec.from_mapping({key: value for key, value in spec.items() if key != "weight"})
+    strategy = agent.strategy or (agent.name if agent.kind == "scripted" else None)
+    return json.dumps(agent.identity() | {"name": None, "strategy": strategy}, sort_keys=True, default=str)
 
 
 @dataclass
@@ -90,11 +141,20 @@ class GRPOScriptArguments:
         default=None,
         metadata={"help": "Price tiers to train on (tier names); all of the sampler's by default."},
     )
-    opponent: dict[str, Any] | str | None = field(
+    opponents: list[dict[str, Any]] | str | None = field(
         default=None,
         metadata={
-            "help": "The fixed opponent: {name: <scripted agent>, ...its parameters} or an endpoint agent spec "
-            "(data.agent_specs); the linear time-dependent scripted agent by default."
+            "help": "The opponents to train against, each an agent spec (data.agent_specs: {name: <scripted "
+            "agent>} or an endpoint agent) with a positive `weight`: every scenario row faces one, drawn by weight "
+            "from table_seed, e.g. [{name: linear, weight: 1}, {name: conceder, weight: 1}]; linear alone by "
+            "default."
+        },
+    )
+    held_out_opponents: list[dict[str, Any]] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Agent specs the run must not train against (refused in `opponents`): the opponents the "
+            "learning study and `haggle eval` evaluate the trained model on."
         },
     )
     max_violations: int = field(
@@ -163,7 +223,18 @@ class GRPOScriptArguments:
 
     def __post_init__(self) -> None:
         self.scenarios = _mapping(self.scenarios, "scenarios")
-        self.opponent = _mapping(self.opponent, "opponent") or {"name": "linear"}
+        self.opponents = _agent_specs(self.opponents, "opponents", weighted=True) or [
+            {"name": "linear", "weight": 1.0}
+        ]
+        self.held_out_opponents = _agent_specs(self.held_out_opponents, "held_out_opponents", weighted=False)
+        trained = {_player(spec): spec["name"] for spec in self.opponents}
+        for spec in self.held_out_opponents:
+            twin = trained.get(_player(spec)) or (spec["name"] if spec["name"] in trained.values() else None)
+            if twin is not None:
+                raise ConfigError(
+                    f"held_out_opponents: {spec['name']!r} is also trained against (opponents: {twin!r}); "
+                    "a held-out opponent must be one the run never meets"
+                )
         if not self.roles:
             raise ValueError(f"roles must list at least one of {', '.join(ROLES)}")
         refuse_unknown(self.roles, ROLES, what="role", where="roles")
@@ -172,6 +243,17 @@ class GRPOScriptArguments:
         if min(self.max_concurrent_opponents, self.max_reply_chars, self.max_opponent_failures) < 1:
             raise ValueError("max_concurrent_opponents, max_reply_chars, max_opponent_failures must be >= 1")
         self.shaping  # noqa: B018  (checks the reward settings now, not after the model has loaded)
+
+    @property
+    def opponent_weights(self) -> dict[str, float]:
+        """Opponent name -> weight, what the scenario table draws each row's opponent from."""
+        return {spec["name"]: spec["weight"] for spec in cast(list[dict[str, Any]], self.opponents)}
+
+    @property
+    def opponent_specs(self) -> dict[str, dict[str, Any]]:
+        """Opponent name -> its agent spec (without the weight), what the environment builds opponents from."""
+        specs = cast(list[dict[str, Any]], self.opponents)
+        return {spec["name"]: {k: v for k, v in spec.items() if k != "weight"} for spec in specs}
 
     @property
     def shaping(self) -> RewardShaping:

@@ -1,8 +1,10 @@
-"""GRPO: reinforcement learning of a negotiator against a fixed opponent, with LoRA, on TRL's GRPOTrainer.
+"""GRPO: reinforcement learning of a negotiator against a weighted opponent mix, with LoRA, on TRL's GRPOTrainer.
 
-Each dataset row is one negotiation (`training/scenario_table.py`); TRL repeats it `num_generations` times and
-every copy plays it in its own `NegotiationEnv` (`environment_factory`): the model acts through tool calls, the
-opponent answers inside each call, and the reward (`training/rewards.py`) scores the finished game.
+Each dataset row is one negotiation against one opponent of the `opponents` mix, drawn by weight
+(`training/scenario_table.py`); `held_out_opponents` are never trained against: they are the ones to evaluate on.
+TRL repeats a row `num_generations` times and every copy plays it in its own `NegotiationEnv`
+(`environment_factory`): the model acts through tool calls, the opponent answers inside each call, and the reward
+(`training/rewards.py`) scores the finished game.
 `max_completion_length` bounds the whole multi-turn completion, tool replies included, and
 `max_tool_calling_iterations` the number of model turns; episodes cut short are logged as truncated.
 Generation runs on vLLM (`use_vllm: true`, `vllm_mode: colocate` or `server`) on GPUs and on plain transformers
@@ -29,6 +31,7 @@ TRL's `--resume_from_checkpoint DIR` (`true`: the last checkpoint in `output_dir
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import TYPE_CHECKING, Any, cast
 
 from haggle.training.configs import ExpandingTrlParser, GRPOScriptArguments
@@ -71,7 +74,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     refuse_broken_combinations(training_args, script_args.allow_sleep_mode_with_tools)
     # mappings given as JSON text on the command line are dicts once parsed (configs.py, TRL's __post_init__)
     scenarios = cast(dict[str, Any], script_args.scenarios)
-    opponent = cast(dict[str, Any], script_args.opponent)
+    opponents = {name: opponent_from_spec(spec) for name, spec in script_args.opponent_specs.items()}
     chat_template_kwargs = cast(dict[str, Any], training_args.chat_template_kwargs or {})
     extra_model_kwargs = cast(dict[str, Any], training_args.model_init_kwargs or {})
     disable_dropout(training_args)
@@ -92,9 +95,12 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         sampler,
         script_args.num_scenarios,
         script_args.table_seed,
+        opponents=script_args.opponent_weights,
         roles=cast("list[Role]", script_args.roles),
         tier_names=script_args.tier_names,
     )
+    faced = Counter(row["opponent"] for row in rows)
+    print("opponents in the scenario table: " + ", ".join(f"{name} {faced[name]}" for name in opponents))
     dataset = datasets.Dataset.from_list(rows)
 
     # ---- tokenizer and model (the same path for the tiny model and Qwen/Qwen3-8B)
@@ -151,7 +157,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     install_move_parser(tokenizer, rules.actions, script_args.max_reply_chars)
     make_env = environment_factory(
         sampler,
-        opponent_from_spec(opponent),
+        opponents,
         rules,
         max_concurrent=script_args.max_concurrent_opponents,
         deferred=True,

@@ -90,7 +90,7 @@ def episode_metrics(
     deal = float(outcome is not None and outcome.deal)
     share = outcome.surplus_share(role) if outcome is not None and outcome.deal else None
     gains = "with_gains" if negotiation.scenario.gains_from_trade > 0 else "without_gains"
-    for suffix in ("", f"/{role}", f"/tier_{tier}", f"/{gains}"):
+    for suffix in ("", f"/{role}", f"/tier_{tier}", f"/{gains}", f"/opponent_{env.opponent_name}"):
         metrics[f"episode/deal_rate{suffix}"] = deal
         if share is not None:
             metrics[f"episode/surplus_share{suffix}"] = share
@@ -135,6 +135,7 @@ def with_episode_metrics(
                 values = episode_metrics(env, completion, ids, max_completion_length)
                 if reward is not None:
                     values |= {f"reward/{env.role}": reward, f"reward/tier_{tier}": reward}
+                    values[f"reward/opponent_{env.opponent_name}"] = reward  # the mix: which one it exploits
                 for name, value in values.items():
                     log_metric(name, value)
         return rewards

@@ -2,10 +2,11 @@
 
 GRPOTrainer creates instances with no arguments, calls `reset(**row)` with the dataset row before each rollout
 (all `num_generations` rollouts of a group get the same row) and exposes every public method except `reset` as a
-tool. `reset` rebuilds the scenario from the row's seed, tier and domain, builds the fixed opponent from the row's
-opponent seed and plays the opponent's opening move when it moves first; so every rollout of a group negotiates
-the same deal against the same opponent. A tool call applies the model's move, lets the opponent answer inside
-the same call, and returns what an evaluated agent reads next (rendered as `data.transcript` renders it).
+tool. `reset` rebuilds the scenario from the row's seed, tier and domain, builds the opponent the row names (one of
+the run's weighted mix, drawn in `training/scenario_table.py`) from the row's opponent seed and plays the
+opponent's opening move when it moves first; so every rollout of a group negotiates the same deal against the same
+opponent. A tool call applies the model's move, lets the opponent answer inside the same call, and returns what an
+evaluated agent reads next (rendered as `data.transcript` renders it).
 
 The tool methods are generated from `env.actions.ACTION_SPECS` (name, docstring, argument types), so the schema
 the model sees in training is the one eval agents get. Their real signature is `**arguments`: whatever arguments
@@ -35,7 +36,7 @@ import inspect
 import itertools
 import re
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import cache, partial
 from typing import Any, TypeVar
@@ -43,6 +44,7 @@ from typing import Any, TypeVar
 from haggle.data.tool_parsing import MAX_REPLY_CHARS, parse_reply
 from haggle.env.actions import ACTION_SPECS, DEFAULT_ACTIONS, ActionSpec, Move, ToolCall, Unparseable
 from haggle.env.agents.base import Agent, AgentTurn
+from haggle.env.config_loading import ConfigError
 from haggle.env.negotiation import Negotiation, ProtocolRules, StepResult
 from haggle.env.prompts import GAME_OVER, ignored_calls_note, opening, system_prompt, tool_reply
 from haggle.env.scenario import Role, Scenario, ScenarioSampler, other_role
@@ -72,13 +74,13 @@ class NegotiationEnv:
     def __init__(
         self,
         sampler: ScenarioSampler,
-        opponent: OpponentFactory,
+        opponents: Mapping[str, OpponentFactory],
         rules: ProtocolRules,
         limit: asyncio.Semaphore | None = None,
         deferred: bool = False,
     ) -> None:
         self._sampler = sampler
-        self._make_opponent = opponent
+        self._opponents = opponents
         self._rules = rules
         self._limit = limit or asyncio.Semaphore(
             1
@@ -87,6 +89,7 @@ class NegotiationEnv:
         self.negotiation: Negotiation | None = None
         self.role: Role = "buyer"
         self.opponent: Agent | None = None
+        self.opponent_name = ""  # the row's opponent, a key of `opponents`
         self.opponent_seed = 0
         self.tool_calls = 0  # the model's tool calls, valid or not
         self.calls_after_end = 0  # tool calls made after the game was over
@@ -106,17 +109,23 @@ class NegotiationEnv:
         tier: str,
         domain: str,
         role: Role,
+        opponent: str,
         opponent_seed: int,
         prompt: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> str:
         """Rebuild the row's scenario and opponent; return the opening message (appended to the prompt)."""
+        if opponent not in self._opponents:
+            raise ValueError(
+                f"the row's opponent {opponent!r} is not one of this environment's ({', '.join(self._opponents)}); "
+                "build the scenario table and the environment from the same `opponents`"
+            )
         scenario = self._sampler.draw(scenario_seed, tier=tier, domain=domain)
         self.negotiation = Negotiation(scenario, self._rules)
-        self.role, self.opponent_seed = role, opponent_seed
+        self.role, self.opponent_name, self.opponent_seed = role, opponent, opponent_seed
         if self.opponent is not None and not is_scripted(self.opponent):
             _on_opponent_loop(self.opponent.aclose()).result()  # the last rollout's endpoint client
-        self.opponent = self._make_opponent(other_role(role), opponent_seed)
+        self.opponent = self._opponents[opponent](other_role(role), opponent_seed)
         self.tool_calls = self.calls_after_end = self.ignored_calls = 0
         self.opponent_failure = None
         view = self.negotiation.view(role)
@@ -298,32 +307,40 @@ def environment_class(
     return type("NegotiationEnv", (NegotiationEnv,), {**tools, "__doc__": NegotiationEnv.__doc__})
 
 
-def opponent_from_spec(spec: dict[str, Any]) -> OpponentFactory:
-    """An agent spec as configs write them (`data.agent_specs`): `{name: linear}`, or an LLM with kind and params."""
+def opponent_from_spec(spec: Mapping[str, Any]) -> OpponentFactory:
+    """An agent spec as configs write them (`data.agent_specs`): `{name: linear}`, or an LLM with kind and params.
+    Built once now, so that a bad spec stops the run at start-up (one config error), not mid-training."""
     from haggle.data.agent_specs import AgentSpec, build_agent
 
-    agent_spec = AgentSpec.from_mapping(spec)
-    build_agent(agent_spec, "seller", 0)  # fail at startup, not mid-training, on a bad spec
+    try:
+        agent_spec = AgentSpec.from_mapping(dict(spec))
+        build_agent(agent_spec, "seller", 0)
+    except ValueError as error:
+        raise ConfigError(f"opponent {spec.get('name')!r}: {error}") from None
     return partial(build_agent, agent_spec)
 
 
 def environment_factory(
     sampler: ScenarioSampler,
-    opponent: OpponentFactory,
+    opponents: Mapping[str, OpponentFactory],
     rules: ProtocolRules | None = None,
     *,
     max_concurrent: int = 64,
     deferred: bool = False,
 ) -> Callable[[], NegotiationEnv]:
-    """The no-argument callable GRPOTrainer wants. Probes one opponent to pick sync or async tools: endpoint
-    opponents get async tools, or sync ones returning placeholders when `deferred` (see the module docstring)."""
+    """The no-argument callable GRPOTrainer wants; `opponents` by the names the scenario table's rows give. Probes
+    every opponent to pick sync or async tools: with any endpoint opponent the tools are async, or sync ones
+    returning placeholders when `deferred` (see the module docstring); scripted opponents answer at once in
+    either."""
+    if not opponents:
+        raise ValueError("give the environment at least one opponent")
     rules = rules or ProtocolRules()
-    endpoint = not is_scripted(opponent("seller", 0))
+    endpoint = any(not is_scripted(opponent("seller", 0)) for opponent in opponents.values())
     env_class = environment_class(rules.actions, asynchronous=endpoint and not deferred)
     limit = asyncio.Semaphore(max_concurrent)  # binds to the opponent loop on first use
 
     def make() -> NegotiationEnv:
-        return env_class(sampler, opponent, rules, limit, deferred)
+        return env_class(sampler, opponents, rules, limit, deferred)
 
     return make
 

@@ -56,7 +56,7 @@ def test_tiny_model_eval_on_cpu_writes_json_markdown_and_plots(capsys, tiny_mode
     cells = {(c["opponent"], c["role"], c["tier"]) for c in data["cells"]}
     assert cells == {
         (o, r, t)
-        for o in ("boulware", "conceder")
+        for o in ("boulware", "hardliner")
         for r in ("buyer", "seller")
         for t in ("100", "10k", "all")
     }

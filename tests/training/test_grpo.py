@@ -23,8 +23,9 @@ SAMPLER = ScenarioSampler(SamplerConfig(max_rounds=4))
 
 
 def buyer_env():
-    env = environment_factory(SAMPLER, opponent_from_spec({"name": "conceder"}))()
-    row = next(row for row in build_scenario_table(SAMPLER, 4, seed=5) if row["role"] == "buyer")
+    env = environment_factory(SAMPLER, {"conceder": opponent_from_spec({"name": "conceder"})})()
+    rows = build_scenario_table(SAMPLER, 4, seed=5, opponents={"conceder": 1.0})
+    row = next(row for row in rows if row["role"] == "buyer")
     env.reset(**row)
     return env
 
@@ -52,6 +53,7 @@ def test_metrics_of_a_deal():
         == metrics["episode/deal_rate/buyer"]
         == metrics[f"episode/deal_rate/tier_{tier}"]
     )
+    assert metrics["episode/deal_rate/opponent_conceder"] == 1.0  # the mix logs which opponent gave the deal
     assert metrics["episode/surplus_share/buyer"] == pytest.approx(outcome.surplus_share("buyer"))
     assert "episode/surplus_share/seller" not in metrics
     assert metrics["episode/tool_calls"] == 2.0 and metrics["episode/completion_tokens"] == 50.0
@@ -167,6 +169,7 @@ def test_grpo_trains_a_fresh_lora_logs_episode_metrics_and_resumes(tiny_model_di
     logged_keys = {key for step in step_logs for key in step}
     assert {"episode/deal_rate/with_gains", "episode/deal_rate/without_gains"} <= logged_keys
     assert any(key.startswith("episode/deal_rate/tier_") for key in step_logs[0])
+    assert any(key.startswith("episode/deal_rate/opponent_") for key in step_logs[0])
     assert any(key.startswith("reward/") and key.endswith(("buyer", "seller")) for key in step_logs[0])
 
     resumed = run_grpo(*common, "--max_steps", 3, "--save_steps", 2, "--resume")
@@ -206,7 +209,8 @@ def test_gpu_configs_parse_and_take_the_vllm_server_flags(name):
     config = ROOT / f"configs/grpo/{name}.yaml"
     script, training, model = parse_grpo(config, "--bf16", "false")  # no GPU here to check bf16 against
     assert model.model_name_or_path.startswith("Qwen/Qwen3-") and training.use_vllm
-    assert training.vllm_mode == "colocate" and script.init_adapter and script.opponent == {"name": "linear"}
+    assert training.vllm_mode == "colocate" and script.init_adapter and script.held_out_opponents
+    assert set(script.opponent_weights) == {"linear", "conceder", "tit_for_tat"}
     assert training.max_tool_calling_iterations > script.scenarios["max_rounds"] + script.max_violations
     _, server, _ = parse_grpo(
         config,
@@ -276,14 +280,14 @@ def test_grpo_turns_off_an_adapters_dropout_and_offers_tools_in_sft_order(tiny_m
     )
     args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", num_generations=2, beta=0.0)
     disable_dropout(args)
-    rows = build_scenario_table(SAMPLER, 2, seed=0)
+    rows = build_scenario_table(SAMPLER, 2, seed=0, opponents={"linear": 1.0})
     trainer = LockstepGRPOTrainer(
         model=model,
         reward_funcs=get_reward_funcs(["surplus_share"], RewardShaping()),
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=AutoTokenizer.from_pretrained(tiny_model_dir),
-        environment_factory=environment_factory(SAMPLER, opponent_from_spec({"name": "linear"})),
+        environment_factory=environment_factory(SAMPLER, {"linear": opponent_from_spec({"name": "linear"})}),
         tool_order=[tool["function"]["name"] for tool in tool_schemas()],
     )
     dropouts = [module for module in trainer.model.modules() if isinstance(module, torch.nn.Dropout)]

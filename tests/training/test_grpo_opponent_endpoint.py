@@ -22,7 +22,7 @@ SAMPLER = ScenarioSampler(SamplerConfig(max_rounds=4))
 def test_an_opponent_request_failing_mid_step_voids_one_rollout_and_training_goes_on(
     tiny_model_dir, tmp_path
 ):
-    rows = build_scenario_table(SAMPLER, 4, seed=0, roles=["buyer"])
+    rows = build_scenario_table(SAMPLER, 4, seed=0, opponents={"opponent": 1.0}, roles=["buyer"])
     failing = ServedModel("boulware", faults=FaultPlan(at={2: "server_error"}))  # the 2nd request of step 1
     with ChatServer({"opponent": failing}) as server:
         server.register(SAMPLER.draw(r["scenario_seed"], tier=r["tier"], domain=r["domain"]) for r in rows)
@@ -71,7 +71,7 @@ def test_an_opponent_request_failing_mid_step_voids_one_rollout_and_training_goe
             train_dataset=datasets.Dataset.from_list(rows),
             processing_class=tokenizer,
             environment_factory=environment_factory(
-                SAMPLER, opponent_from_spec(opponent), rules, deferred=True
+                SAMPLER, {"opponent": opponent_from_spec(opponent)}, rules, deferred=True
             ),
         )
         trainer.train()

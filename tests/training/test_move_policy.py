@@ -77,7 +77,7 @@ def eval_side(row, texts):
 
 def grpo_side(row, texts, tokenizer):
     """TRL's way: each generated reply parsed by `parse_response`, every parsed call run on the environment."""
-    env = environment_factory(SAMPLER, opponent_from_spec(OPPONENT), RULES)()
+    env = environment_factory(SAMPLER, {OPPONENT["name"]: opponent_from_spec(OPPONENT)}, RULES)()
     reads = [env.reset(**row)]
     for text in texts:
         message = parse_response(tokenizer, tokenizer(text)["input_ids"])
@@ -92,7 +92,8 @@ def test_the_same_replies_make_the_same_moves_and_violations_in_grpo_and_in_eval
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     add_response_schema(tokenizer)
     install_move_parser(tokenizer, RULES.actions)
-    row = next(row for row in build_scenario_table(SAMPLER, 4, seed=1) if row["role"] == "buyer")
+    rows = build_scenario_table(SAMPLER, 4, seed=1, opponents={OPPONENT["name"]: 1.0})
+    row = next(row for row in rows if row["role"] == "buyer")
     low = int(SAMPLER.draw(row["scenario_seed"], tier=row["tier"], domain=row["domain"]).value_low)
     texts = replies(low)
 
@@ -114,8 +115,9 @@ def test_once_the_game_is_over_a_reply_ends_the_rollout_as_eval_stops_asking(tin
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     add_response_schema(tokenizer)
     install_move_parser(tokenizer, RULES.actions)
-    env = environment_factory(SAMPLER, opponent_from_spec(OPPONENT), RULES)()
-    row = next(row for row in build_scenario_table(SAMPLER, 4, seed=1) if row["role"] == "buyer")
+    env = environment_factory(SAMPLER, {OPPONENT["name"]: opponent_from_spec(OPPONENT)}, RULES)()
+    rows = build_scenario_table(SAMPLER, 4, seed=1, opponents={OPPONENT["name"]: 1.0})
+    row = next(row for row in rows if row["role"] == "buyer")
     chat = [*row["prompt"][:1], {"role": "user", "content": env.reset(**row)}]
     reply = tokenizer("Thank you, goodbye.")["input_ids"]
 

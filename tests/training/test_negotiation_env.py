@@ -1,8 +1,10 @@
-"""The GRPO environment: tools derived from ACTION_SPECS, the opponent's answers, and one scenario per group."""
+"""The GRPO environment: tools derived from ACTION_SPECS, the opponent's answers, one scenario and one opponent per
+group, and the weighted opponent mix of the scenario table."""
 
 import asyncio
 import inspect
 import json
+from collections import Counter
 
 import datasets
 import pytest
@@ -36,19 +38,32 @@ def trl_tools(env_class):
     }
 
 
+def scripted(*names):
+    """The environment's opponents: scripted agents by name."""
+    return {name: opponent_from_spec({"name": name}) for name in names}
+
+
+def kind(agent):
+    """What a scripted agent plays: its class and settings (linear and conceder differ only in `exponent`)."""
+    return type(agent).__name__, {
+        key: value for key, value in vars(agent).items() if key not in ("seed", "rng")
+    }
+
+
 def make_env(opponent="linear", rules=None):
-    return environment_factory(SAMPLER, opponent_from_spec({"name": opponent}), rules)()
+    return environment_factory(SAMPLER, scripted(opponent), rules)()
 
 
-def row_for(role):
-    return next(row for row in build_scenario_table(SAMPLER, 8, seed=3) if row["role"] == role)
+def row_for(role, opponent="linear"):
+    rows = build_scenario_table(SAMPLER, 8, seed=3, opponents={opponent: 1.0})
+    return next(row for row in rows if row["role"] == role)
 
 
 @pytest.mark.parametrize("actions", [DEFAULT_ACTIONS, (*DEFAULT_ACTIONS, DISCLOSE_VALUE)])
 def test_tools_are_the_allowed_actions_with_the_eval_schema(actions):
     env_class = environment_class(actions)
     assert trl_tools(env_class) == set(actions)
-    env = env_class(SAMPLER, opponent_from_spec({"name": "linear"}), ProtocolRules(actions=actions))
+    env = env_class(SAMPLER, scripted("linear"), ProtocolRules(actions=actions))
     # the schemas TRL renders into GRPO prompts (transformers' get_json_schema of each tool method) are exactly
     # the ones eval agents and SFT traces get, down to leaving out "required" when nothing is required
     derived = {name: get_json_schema(getattr(env, name)) for name in trl_tools(env_class)}
@@ -172,7 +187,7 @@ def test_bad_calls_reach_the_engine_as_violations_until_forfeit():
 
 def test_a_reset_starts_a_new_episode_from_the_row_alone():
     env = make_env("random")
-    row = row_for("seller")
+    row = row_for("seller", "random")
     first_opening = env.reset(**row)
     first = env.make_offer(price=env.scenario.value_high)
     env.walk_away()
@@ -191,10 +206,11 @@ def test_a_row_whose_system_prompt_belongs_to_another_scenario_is_refused():
 def test_every_rollout_of_a_group_negotiates_the_same_deal_against_the_same_opponent():
     """Rows go through TRL's own sampler; each group's environments are reset from its rows, as the trainer does."""
     generations, groups = 4, 3
-    dataset = datasets.Dataset.from_list(build_scenario_table(SAMPLER, 12, seed=11))
+    mix = {"random": 1.0, "conceder": 1.0, "tit_for_tat": 1.0}
+    dataset = datasets.Dataset.from_list(build_scenario_table(SAMPLER, 12, seed=11, opponents=mix))
     indices = list(RepeatSampler(dataset, mini_repeat_count=generations, batch_size=groups, seed=0))
-    factory = environment_factory(SAMPLER, opponent_from_spec({"name": "random"}))
-    seen = []
+    factory = environment_factory(SAMPLER, scripted(*mix))
+    seen, faced = [], set()
     for start in range(0, groups * generations, generations):
         group = indices[start : start + generations]
         assert len(set(group)) == 1
@@ -203,6 +219,11 @@ def test_every_rollout_of_a_group_negotiates_the_same_deal_against_the_same_oppo
         # the same scenario, side and opening; then the same (seeded, random) opponent answers the same move
         assert len({repr(env.scenario.to_dict()) for env in envs}) == 1
         assert len({(env.role, env.opponent_seed, type(env.opponent)) for env in envs}) == 1
+        row = dataset[group[0]]
+        the_rows = create_agent(row["opponent"], role=envs[0].opponent.role, seed=row["opponent_seed"])
+        assert {env.opponent_name for env in envs} == {row["opponent"]}
+        assert all(kind(env.opponent) == kind(the_rows) for env in envs)
+        faced.add(row["opponent"])
         assert len(set(openings)) == 1
         price = (envs[0].scenario.value_low + envs[0].scenario.value_high) / 2
         replies = {env.make_offer(price=price) for env in envs}
@@ -212,6 +233,7 @@ def test_every_rollout_of_a_group_negotiates_the_same_deal_against_the_same_oppo
         )
         seen.append(envs[0].scenario.scenario_id)
     assert len(set(seen)) == groups  # and different groups get different negotiations
+    assert len(faced) > 1  # ... and here, different opponents
 
 
 class EndpointLike(Agent):
@@ -229,10 +251,10 @@ class EndpointLike(Agent):
 
 
 def test_endpoint_opponents_get_async_tools_that_match_the_scripted_game():
-    async_factory = environment_factory(SAMPLER, EndpointLike)
+    async_factory = environment_factory(SAMPLER, {"random": EndpointLike})
     async_env, sync_env = async_factory(), make_env("random")
     assert inspect.iscoroutinefunction(async_env.make_offer)
-    row = row_for("buyer")
+    row = row_for("buyer", "random")
     assert async_env.reset(**row) == sync_env.reset(**row)
     price = async_env.scenario.value_low
 
@@ -241,3 +263,40 @@ def test_endpoint_opponents_get_async_tools_that_match_the_scripted_game():
 
     assert asyncio.run(trainer_side()) == sync_env.make_offer(price=price)
     assert len(async_env.opponent.loops) == 1  # the opening and the answer ran on the one opponent loop
+
+
+def test_a_mix_with_one_endpoint_opponent_gets_async_tools_and_its_scripted_rows_still_play():
+    mixed = environment_factory(SAMPLER, {"random": EndpointLike, **scripted("linear")})()
+    assert inspect.iscoroutinefunction(mixed.make_offer)
+    row = row_for("buyer", "linear")
+    assert mixed.reset(**row) == make_env("linear").reset(**row)
+    assert kind(mixed.opponent) == kind(create_agent("linear", role="seller"))
+    reply = asyncio.run(mixed.make_offer(price=mixed.scenario.value_low))
+    assert reply.startswith("Your offer of") and "The seller offered" in reply
+
+
+# -- the weighted opponent mix ----------------------------------------------------------------------------------
+def test_rows_face_opponents_in_proportion_to_their_weights_and_fixed_by_the_table_seed():
+    weights = {"linear": 1.0, "conceder": 2.0, "tit_for_tat": 3.0}
+    rows = build_scenario_table(SAMPLER, 1800, seed=7, opponents=weights)
+    faced = Counter(row["opponent"] for row in rows)
+    for name, weight in weights.items():  # binomial standard error at n=1800 is at most 0.012
+        assert faced[name] / len(rows) == pytest.approx(weight / sum(weights.values()), abs=0.04)
+    again = build_scenario_table(SAMPLER, 60, seed=7, opponents=weights)
+    assert [row["opponent"] for row in again] == [row["opponent"] for row in rows[:60]]
+    other = build_scenario_table(SAMPLER, 60, seed=8, opponents=weights)
+    assert [row["opponent"] for row in other] != [row["opponent"] for row in again]
+    one = build_scenario_table(SAMPLER, 60, seed=7, opponents={"boulware": 0.5})
+    assert {row["opponent"] for row in one} == {"boulware"}
+
+
+@pytest.mark.parametrize("weights", [{}, {"linear": 1.0, "conceder": 0.0}, {"linear": -1.0}])
+def test_the_table_refuses_a_mix_without_positive_weights(weights):
+    with pytest.raises(ValueError, match="positive weight"):
+        build_scenario_table(SAMPLER, 4, seed=0, opponents=weights)
+
+
+def test_a_row_naming_an_opponent_the_environment_lacks_is_refused():
+    env = make_env("linear")
+    with pytest.raises(ValueError, match="opponent 'conceder' is not one of this environment's \\(linear\\)"):
+        env.reset(**row_for("buyer", "conceder"))

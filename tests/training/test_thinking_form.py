@@ -31,9 +31,11 @@ def trainer(tiny_model_dir, tmp_path_factory):
         model=str(tiny_model_dir),
         reward_funcs=get_reward_funcs(["surplus_share"], RewardShaping()),
         args=args,
-        train_dataset=datasets.Dataset.from_list(build_scenario_table(SAMPLER, 2, seed=0)),
+        train_dataset=datasets.Dataset.from_list(
+            build_scenario_table(SAMPLER, 2, seed=0, opponents={"linear": 1.0})
+        ),
         processing_class=AutoTokenizer.from_pretrained(tiny_model_dir),
-        environment_factory=environment_factory(SAMPLER, opponent_from_spec({"name": "linear"})),
+        environment_factory=environment_factory(SAMPLER, {"linear": opponent_from_spec({"name": "linear"})}),
         tool_order=[tool["function"]["name"] for tool in tool_schemas()],  # as training/grpo.py offers them
     )
 

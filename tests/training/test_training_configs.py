@@ -1,21 +1,29 @@
 """The training scripts' configs as TRL users expect them: `${VAR:-default}` expanded in the TRL YAMLs like in every
-other config, `--resume_from_checkpoint` honoured, every shipped SFT and GRPO YAML parsing."""
+other config, `--resume_from_checkpoint` honoured, every shipped SFT and GRPO YAML parsing, and GRPO's training
+mix (opponents by weight, held-out opponents, the share of scenarios without gains from trade) stated and checked."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from haggle.env.config_loading import ConfigError
+import yaml
+from haggle.env.config_loading import ConfigError, load_yaml
+from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from haggle.training import grpo, sft
 from haggle.training.run_steps import resume_checkpoint
+from haggle.training.scenario_table import build_scenario_table
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
+GRPO_CONFIGS = sorted((CONFIGS / "grpo").glob("*.yaml"))
 
 
 @pytest.mark.parametrize(
     ("script", "path"),
     [(sft, path) for path in sorted((CONFIGS / "sft").glob("*.yaml"))]
-    + [(grpo, path) for path in sorted((CONFIGS / "grpo").glob("*.yaml"))],
+    + [(grpo, path) for path in GRPO_CONFIGS],
     ids=lambda value: f"{value.parent.name}-{value.stem}" if isinstance(value, Path) else "",
 )
 def test_every_trl_config_parses(script, path):
@@ -64,6 +72,102 @@ def test_the_grpo_defaults_are_the_reward_shapings_and_valid():
     assert GRPOScriptArguments().shaping == RewardShaping()
     with pytest.raises(ValueError, match="roles: unknown role 'broker'; known: buyer, seller"):
         GRPOScriptArguments(roles=["buyer", "broker"])
+
+
+@pytest.mark.parametrize("path", GRPO_CONFIGS, ids=lambda path: path.stem)
+def test_every_grpo_config_states_its_no_zone_share_opponent_mix_and_held_out_opponents(path):
+    """Left to the uniform value model, one scenario in two has no gains from trade: half the groups would teach
+    "don't deal". Training against one scripted opponent teaches that opponent's exploit."""
+    assert "no_zone_share" in load_yaml(path)["scenarios"]  # written in the file, not a default
+    script, _, _ = grpo.make_parser().parse_args_and_config(
+        ["--config", str(path), "--use_cpu", "true", "--bf16", "false"]
+    )
+    share = script.scenarios["no_zone_share"]
+    sampler = ScenarioSampler(SamplerConfig.from_mapping(script.scenarios))  # no value model refuses it
+    rows = build_scenario_table(sampler, 400, script.table_seed, opponents=script.opponent_weights)
+    scenarios = [sampler.draw(row["scenario_seed"], tier=row["tier"], domain=row["domain"]) for row in rows]
+    measured = sum(s.buyer_value < s.seller_cost for s in scenarios) / len(scenarios)
+    assert 0 < share < 0.5 and measured == pytest.approx(share, abs=0.07)
+    assert len(script.opponent_weights) > 1 and {row["opponent"] for row in rows} == set(
+        script.opponent_weights
+    )
+    held_out = {spec["name"] for spec in script.held_out_opponents}
+    assert held_out and not held_out & set(script.opponent_weights)
+
+
+def test_the_tiny_eval_plays_the_tiny_grpo_runs_held_out_opponents():
+    """The quick start's before/after eval must not reward learning the training opponents' exploits."""
+    trained = load_yaml(CONFIGS / "grpo" / "tiny-cpu.yaml")
+    evaluated = [spec["name"] for spec in load_yaml(CONFIGS / "eval" / "tiny-cpu.yaml")["opponents"]]
+    assert evaluated == [spec["name"] for spec in trained["held_out_opponents"]]
+
+
+def grpo_config_with(tmp_path, **changes):
+    config = load_yaml(CONFIGS / "grpo" / "tiny-cpu.yaml") | changes
+    path = tmp_path / "grpo.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+MIX = [{"name": "linear", "weight": 1}, {"name": "conceder", "weight": 2}]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"opponents": [MIX[0], {"name": "conceder", "weight": 0}]},
+            r"opponents\[1\]: `weight` must be a positive",
+        ),
+        ({"opponents": [{"name": "linear", "weight": -1.5}]}, r"opponents\[0\]: `weight` .* got -1.5"),
+        (
+            {"opponents": [{"name": "linear"}]},
+            r"opponents\[0\]: `weight` must be a positive number .* got none",
+        ),
+        (
+            {"opponents": [*MIX, {"name": "condeder", "weight": 1}]},
+            "unknown scripted opponent 'condeder' \\(did you mean 'conceder'",
+        ),
+        (
+            {"held_out_opponents": [{"name": "bulware"}]},
+            r"held_out_opponents\[0\]: unknown scripted opponent 'bulware'",
+        ),
+        ({"opponents": [{"name": "linear", "weight": 1, "wieght": 2}]}, "unknown agent field 'wieght'"),
+        (
+            {"opponents": [*MIX, {"name": "linear", "weight": 1}]},
+            r"the names \['linear'\] appear more than once",
+        ),
+        (
+            {"opponents": MIX, "held_out_opponents": [{"name": "boulware"}, {"name": "conceder"}]},
+            "'conceder' is also trained against",
+        ),
+        (
+            {"opponents": MIX, "held_out_opponents": [{"name": "slow", "strategy": "linear"}]},
+            r"'slow' is also trained against \(opponents: 'linear'\)",
+        ),
+    ],
+)
+def test_a_bad_opponent_mix_is_refused_at_start_up_in_one_line(tmp_path, changes, message):
+    config = grpo_config_with(tmp_path, **changes)
+    with pytest.raises(ConfigError, match=message) as refused:
+        grpo.make_parser().parse_args_and_config(["--config", str(config)])
+    assert "\n" not in str(refused.value)
+
+
+def test_the_opponent_mix_takes_json_on_the_command_line_and_a_held_out_clash_stops_the_script():
+    mix = json.dumps([{"name": "tit_for_tat", "weight": 3}, {"name": "random", "weight": 1}])
+    tiny = str(CONFIGS / "grpo" / "tiny-cpu.yaml")
+    script, _, _ = grpo.make_parser().parse_args_and_config(["--config", tiny, "--opponents", mix])
+    assert script.opponent_weights == {"tit_for_tat": 3.0, "random": 1.0}
+    assert script.opponent_specs == {"tit_for_tat": {"name": "tit_for_tat"}, "random": {"name": "random"}}
+    # the shipped config holds boulware out: training on it is refused before anything loads, in one line
+    clash = json.dumps([{"name": "linear", "weight": 1}, {"name": "boulware", "weight": 1}])
+    command = [sys.executable, "training/grpo.py", "--config", tiny, "--opponents", clash]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "grpo: held_out_opponents: 'boulware' is also trained against (opponents: 'boulware'); a held-out "
+        "opponent must be one the run never meets"
+    ]
 
 
 def test_resume_from_checkpoint_takes_a_directory_or_true_for_the_last_one(tmp_path, capsys):
