@@ -98,7 +98,9 @@ def tier_benchmarks(
     scenarios: Sequence[Scenario], config: SamplerConfig, k: float, alphas: tuple[float, ...]
 ) -> dict[str, Any]:
     """One tier's reference points. Money stays in the currency when every scenario shares one support and
-    currency; otherwise each draw is mapped onto its own support and money is in prior widths."""
+    currency; otherwise each draw is mapped onto its own support and money is in prior widths. The closed forms
+    for independent uniform values (`uniform`, each disclosure row's `uniform_efficiency`) are there only when
+    the config draws that prior: a theory line is right for the prior drawn, or absent."""
     supports = {(s.value_low, s.value_high) for s in scenarios}
     currencies = {s.currency for s in scenarios}
     if len(supports) == 1 and len(currencies) == 1:
@@ -108,7 +110,14 @@ def tier_benchmarks(
     else:
         (values, costs), low, high, units = unit_draws(scenarios), 0.0, 1.0, PRIOR_WIDTHS
     rules = prior_rules(config, k)
-    return {"units": units, **theory.benchmarks_for(values, costs, low, high, k, alphas=alphas, **rules)}
+    found = theory.benchmarks_for(values, costs, low, high, k, alphas=alphas, **rules)
+    if not closed_forms_hold(config):
+        found.pop("uniform")
+        found["disclosure"] = [
+            {key: value for key, value in row.items() if key != "uniform_efficiency"}
+            for row in found["disclosure"]
+        ]
+    return {"units": units, **found}
 
 
 # -- the eval report and its plots -------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Prints, for each price tier, first-best, Nash bargaining, the Chatterjee–Samuelson k-double auction, the best
 posted price and random-proposer take-it-or-leave-it offers, computed on the very draws a model would play (with
-95% intervals), beside the closed forms for independent uniform values, and the efficiency curves in the disclosure
-rate α. Set these next to `haggle simulate` / `haggle eval` results on the same config and seed.
+95% intervals), beside the closed forms for independent uniform values where the config draws that prior (absent
+otherwise), and the efficiency curves in the disclosure rate α. Set these next to `haggle simulate` / `haggle eval` results on the same config and seed.
 
     haggle theory --config configs/scenarios/default.yaml
     haggle theory --config configs/scenarios/marketplace.yaml --episodes 5000 --seed 1 --json
@@ -100,8 +100,12 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"Theory on {source}: {report['episodes']} scenarios, seed {report['seed']}, "
         f"value model {report['value_model']}.",
-        "Monte Carlo on each tier's own draws (95% CI); 'uniform' is the closed form for independent uniform values"
-        + ("." if report["closed_forms_apply"] else " (which this config does not have: compare with care)."),
+        "Monte Carlo on each tier's own draws (95% CI); "
+        + (
+            "'uniform' is the closed form for these independent uniform values."
+            if report["closed_forms_apply"]
+            else "no closed-form column: they hold for independent uniform values, which this config does not draw."
+        ),
     ]
     lines += ["", *_prior_lines(report["prior"], report["k"])]
     for tier, result in report["tiers"].items():
@@ -136,8 +140,10 @@ def _tier_table(tier: str, result: dict[str, Any], k: float) -> list[str]:
         if result["units"] == PRIOR_WIDTHS
         else f"support [{support['low']:,.2f}, {support['high']:,.2f}]"
     )
+    closed_forms = result.get("uniform")  # absent where the prior drawn is not independent uniform
+    uniform_header = f" {'uniform':>7}" if closed_forms else ""
     header = (
-        f"{'mechanism':<28} {'efficiency [95% CI]':<21} {'uniform':>7} {'trade':>6} {'buyer sh':>8} "
+        f"{'mechanism':<28} {'efficiency [95% CI]':<21}{uniform_header} {'trade':>6} {'buyer sh':>8} "
         f"{'seller sh':>9} {'mean gains':>11}"
     )
     lines = [
@@ -146,18 +152,27 @@ def _tier_table(tier: str, result: dict[str, Any], k: float) -> list[str]:
         "-" * len(header),
     ]
     for name, found in result["monte_carlo"].items():
-        closed = result["uniform"][theory.UNIFORM_COUNTERPART[name]]
+        closed = (
+            f" {_number(closed_forms[theory.UNIFORM_COUNTERPART[name]]['efficiency'], 7)}"
+            if closed_forms
+            else ""
+        )
         lines.append(
-            f"{_mechanism_label(name, found, k):<28} {_with_ci(found['efficiency'], found['efficiency_ci'])} "
-            f"{_number(closed['efficiency'], 7)} {_number(found['trade_rate'])} {_number(found['buyer_share'], 8)} "
+            f"{_mechanism_label(name, found, k):<28} {_with_ci(found['efficiency'], found['efficiency_ci'])}"
+            f"{closed} {_number(found['trade_rate'])} {_number(found['buyer_share'], 8)} "
             f"{_number(found['seller_share'], 9)} {found['mean_gains']:>11,.2f}"
         )
     modes = theory.ALPHA_MODES
-    lines += ["", f"{'disclosure α':<13}" + "".join(f"{mode + ' (uniform)':>22}" for mode in modes)]
+    suffix = " (uniform)" if closed_forms else ""
+    lines += ["", f"{'disclosure α':<13}" + "".join(f"{mode + suffix:>22}" for mode in modes)]
     by_alpha: dict[float, dict[str, dict[str, Any]]] = {}
     for row in result["disclosure"]:
         by_alpha.setdefault(row["alpha"], {})[row["mode"]] = row
     for alpha, rows in by_alpha.items():
-        cells = [f"{_number(rows[m]['efficiency'])} ({rows[m]['uniform_efficiency']:.3f})" for m in modes]
+        cells = [
+            _number(rows[m]["efficiency"])
+            + (f" ({rows[m]['uniform_efficiency']:.3f})" if closed_forms else "")
+            for m in modes
+        ]
         lines.append(f"{alpha:<13.2f}" + "".join(f"{cell:>22}" for cell in cells))
     return lines

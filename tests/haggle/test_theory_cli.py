@@ -65,6 +65,15 @@ def test_theory_table_and_per_draw_supports(capsys):
     assert all("chatterjee_samuelson" not in tier["monte_carlo"] for tier in report["tiers"].values())
     assert report["prior"]["second_best"]["efficiency"] >= report["prior"]["best_posted_price"]["efficiency"]
     assert {tier["units"] for tier in report["tiers"].values()} == {"prior widths"}
+    # the closed forms for independent uniform values are absent, not printed beside another prior's draws
+    assert all("uniform" not in tier for tier in report["tiers"].values())
+    assert all(
+        "uniform_efficiency" not in row for tier in report["tiers"].values() for row in tier["disclosure"]
+    )
+    table = theory_command(
+        capsys, "--config", str(SCENARIO_CONFIGS / "marketplace.yaml"), "--episodes", "200"
+    )
+    assert "uniform" not in table.replace("independent uniform values", "")
 
 
 def test_theory_rejects_bad_arguments(refused, capsys):
