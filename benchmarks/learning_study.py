@@ -13,8 +13,9 @@ run directory. For every seed, each step is the command a user would run:
      below, passed through GRPO's `reward_funcs` as a dotted import path): the "not the reward" control.
 
 Every model (untrained, sft, grpo, sft_continued, grpo_shuffled) then plays the same held-out scenarios, both roles,
-`--samples` times each with identical sampling seeds, against the GRPO config's opponent and a held-out one, two
-ways:
+`--samples` times each with identical sampling seeds, against two opponent blocks: the GRPO config's training mix
+(`opponents`, each scenario drawn by weight) and its `held_out_opponents` (never trained against), the same
+opponent for every model on the same scenario; two ways:
 - as `haggle eval` plays (`kind: hf` agents through `env.episode_loop`: an invalid move is retried until forfeit;
   96 new tokens per reply, thinking off);
 - as GRPO rolls out (`NegotiationEnv`, TRL's training chat template and response parser, a reply without a tool
@@ -30,6 +31,10 @@ every seed's difference has the same sign.
 
     python benchmarks/learning_study.py --out runs/learning-study --seeds 0 1 2
     python benchmarks/learning_study.py --out runs/learning-study-smoke --smoke   # the pipeline in minutes
+
+Every step (model, tournament, traces, each training run, each model's held-out play per block and mode) is kept in
+the run directory; the same command on the same directory goes on where an interrupted study stopped (other
+settings or changed configs are refused). Eval loads each adapter merged into the weights, as `haggle eval` does.
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +59,7 @@ import yaml
 from haggle.data.agent_specs import AgentSpec, build_agent
 from haggle.env.episode_loop import play_episode
 from haggle.env.negotiation import Negotiation, ProtocolRules
-from haggle.env.scenario import ROLES, Role, SamplerConfig, ScenarioSampler, other_role
+from haggle.env.scenario import ROLES, Role, SamplerConfig, ScenarioSampler, derive_seed, other_role
 from haggle.eval import stats
 from haggle.eval.formatting import ci, p_value, table
 from haggle.training.negotiation_env import NegotiationEnv, environment_factory, opponent_from_spec
@@ -151,13 +158,41 @@ class Setup:
     seed: int
 
 
-def play_as_evaluated(
-    setup: Setup, model: Path, adapter: Path | None, opponent: dict[str, Any]
-) -> list[Scored]:
+@dataclass(frozen=True)
+class OpponentMix:
+    """The opponents of one block of the study: agent specs by name and their weights (a scenario's chance of
+    facing each). Every model meets the same opponent on the same scenario."""
+
+    label: str
+    specs: dict[str, dict[str, Any]]
+    weights: dict[str, float]
+
+    @classmethod
+    def from_config(cls, label: str, entries: Sequence[dict[str, Any]]) -> OpponentMix:
+        specs = {entry["name"]: {k: v for k, v in entry.items() if k != "weight"} for entry in entries}
+        return cls(label, specs, {entry["name"]: float(entry.get("weight", 1.0)) for entry in entries})
+
+    @property
+    def title(self) -> str:
+        return f"{self.label} ({', '.join(self.specs)})"
+
+    def pick(self, seed: int, index: int) -> str:
+        """The opponent of held-out scenario `index` in `haggle eval` play (the rollout replay uses the GRPO
+        scenario table's own draw, by the same weights)."""
+        chooser = random.Random(derive_seed("study-opponent", seed, index))
+        return chooser.choices(list(self.weights), list(self.weights.values()))[0]
+
+
+def play_as_evaluated(setup: Setup, model: Path, adapter: Path | None, mix: OpponentMix) -> list[Scored]:
     params: dict[str, Any] = {"model": str(model), "sampling": {"temperature": setup.temperature}}
-    params |= {"thinking": False, "max_new_tokens": 96, "adapter": str(adapter) if adapter else None}
+    params |= {
+        "thinking": False,
+        "max_new_tokens": 96,
+        "max_batch_size": 512,
+        "adapter": str(adapter) if adapter else None,
+    }
     spec = AgentSpec.from_mapping({"name": "model", "kind": "hf", "params": params})
-    opponent_spec = AgentSpec.from_mapping(opponent)
+    opponent_specs = {name: AgentSpec.from_mapping(spec) for name, spec in mix.specs.items()}
     units = [
         (index, scenario, role, sample)
         for index, scenario in enumerate(setup.sampler.sample(setup.scenarios, setup.seed))
@@ -171,7 +206,9 @@ def play_as_evaluated(
             agent_seed = index * setup.samples + sample  # the same sampling seed for every model
             agents = {
                 role: build_agent(spec, role, agent_seed),
-                other_role(role): build_agent(opponent_spec, other_role(role), agent_seed),
+                other_role(role): build_agent(
+                    opponent_specs[mix.pick(setup.seed, index)], other_role(role), agent_seed
+                ),
             }
             games.append(play_episode(scenario, agents["buyer"], agents["seller"]))
         return await asyncio.gather(*games)
@@ -187,9 +224,7 @@ def play_as_evaluated(
 
 
 # -- as GRPO rolls out --------------------------------------------------------------------------------------------
-def roll_out_as_grpo(
-    setup: Setup, model_dir: Path, adapter: Path | None, opponent: dict[str, Any]
-) -> list[Scored]:
+def roll_out_as_grpo(setup: Setup, model_dir: Path, adapter: Path | None, mix: OpponentMix) -> list[Scored]:
     """GRPOTrainer's loop without the trainer: render with its chat template, parse with its parser, stop at a reply
     without a tool call or when the episode (tool replies included) has used `max_completion_length` tokens."""
     import torch
@@ -201,11 +236,12 @@ def roll_out_as_grpo(
     if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter))
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()  # as haggle eval loads it
     model.eval()
     template = get_training_chat_template(tokenizer)
-    make_env = environment_factory(setup.sampler, opponent_from_spec(opponent), ProtocolRules())
-    table_rows = build_scenario_table(setup.sampler, 2 * setup.scenarios, setup.seed)
+    factories = {name: opponent_from_spec(spec) for name, spec in mix.specs.items()}
+    make_env = environment_factory(setup.sampler, factories, ProtocolRules())
+    table_rows = build_scenario_table(setup.sampler, 2 * setup.scenarios, setup.seed, opponents=mix.weights)
     rows = [(index, sample, row) for index, row in enumerate(table_rows) for sample in range(setup.samples)]
     envs = [make_env() for _ in rows]
     chats = [
@@ -378,7 +414,8 @@ def format_markdown(report: dict[str, Any]) -> str:
         "# Learning study",
         f"Command: `{report['command']}`. Seeds {report['seeds']}; held-out scenarios: seed {report['eval_seed']}, "
         f"{report['scenarios']} scenarios × 2 roles × {report['samples']} samples per model, seed and opponent. "
-        f"Wall time {report['seconds']['total']:.0f} s.",
+        f"Compute {sum(v for k, v in report['seconds'].items() if not k.startswith('total')):.0f} s "
+        "(the sum of its steps' wall times, over resumed invocations).",
         "Per-model values are means over scenarios (each scenario pooled over seeds, roles and samples) with "
         "bootstrap 95% intervals over scenarios; differences are paired bootstraps over the same scenarios, with "
         "each seed's difference beside them; deals: exact McNemar on the paired episodes.",
@@ -477,8 +514,12 @@ def write_plot(blocks: list[dict[str, Any]], path: Path) -> None:
 
 
 # -- the pipeline -------------------------------------------------------------------------------------------------
-def run(command: list[str], label: str, env: dict[str, str] | None = None) -> float:
-    """Run one step as a user would; return its wall time."""
+def run(command: list[str], label: str, done: Path, env: dict[str, str] | None = None) -> float | None:
+    """Run one step as a user would and return its wall time; None (not run) when `done` shows it already ran:
+    an interrupted study started again goes on where it stopped."""
+    if done.exists():
+        print(f"= {label}: done before ({done})", flush=True)
+        return None
     print(f"$ {' '.join(command)}", flush=True)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -493,6 +534,10 @@ def script(path: str, config: Path, **overrides: object) -> list[str]:
     return [sys.executable, path, "--config", str(config.relative_to(ROOT)), *flags]
 
 
+def adapter_saved(output_dir: Path) -> Path:
+    return output_dir / "adapter_model.safetensors"
+
+
 @dataclass
 class Plan:
     seeds: list[int]
@@ -502,15 +547,14 @@ class Plan:
 
 
 def train_seed(
-    plan: Plan, seed: int, out: Path, experts: Path, times: dict[str, float]
+    plan: Plan, seed: int, out: Path, experts: Path, times: dict[str, float | None]
 ) -> dict[str, Path | None]:
     """The five models of one seed: the base model and the adapters (None: no adapter)."""
     haggle = [sys.executable, "-m", "haggle.cli"]
     base = out / f"seed-{seed}"
     model = base / "tiny-model"
-    times[f"seed {seed}: tiny model"] = run(
-        [*haggle, "tiny-model", "--out", str(model), "--seed", str(seed)], "tiny"
-    )
+    tiny_command = [*haggle, "tiny-model", "--out", str(model), "--seed", str(seed)]
+    times[f"seed {seed}: tiny model"] = run(tiny_command, "tiny", model / "config.json")
     sft, sft_continued, grpo, shuffled = (
         base / name for name in ("sft", "sft-continued", "grpo", "grpo-shuffled")
     )
@@ -521,13 +565,16 @@ def train_seed(
         "save_steps": plan.sft_steps,
     }
     times[f"seed {seed}: sft"] = run(
-        script("training/sft.py", SFT_CONFIG, output_dir=sft, max_steps=plan.sft_steps, **sft_flags), "sft"
+        script("training/sft.py", SFT_CONFIG, output_dir=sft, max_steps=plan.sft_steps, **sft_flags),
+        "sft",
+        adapter_saved(sft),
     )
     checkpoint = sft / f"checkpoint-{plan.sft_steps}"
     continued = {"output_dir": sft_continued, "max_steps": plan.sft_steps + plan.grpo_steps}
     times[f"seed {seed}: sft continued"] = run(
         script("training/sft.py", SFT_CONFIG, resume_from_checkpoint=checkpoint, **continued, **sft_flags),
         "sft continued",
+        adapter_saved(sft_continued),
     )
     grpo_flags = {
         "model_name_or_path": model,
@@ -537,7 +584,7 @@ def train_seed(
         "table_seed": seed,
     }
     times[f"seed {seed}: grpo"] = run(
-        script("training/grpo.py", GRPO_CONFIG, output_dir=grpo, **grpo_flags), "grpo"
+        script("training/grpo.py", GRPO_CONFIG, output_dir=grpo, **grpo_flags), "grpo", adapter_saved(grpo)
     )
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env[SHUFFLE_SEED_VARIABLE] = str(seed)
@@ -548,7 +595,9 @@ def train_seed(
         reward_funcs="benchmarks.learning_study.shuffled_surplus_share",
         **grpo_flags,
     )
-    times[f"seed {seed}: grpo shuffled"] = run(shuffled_command, "grpo shuffled", env)
+    times[f"seed {seed}: grpo shuffled"] = run(
+        shuffled_command, "grpo shuffled", adapter_saved(shuffled), env
+    )
     return {
         "untrained": None,
         "sft": sft,
@@ -556,6 +605,23 @@ def train_seed(
         "sft_continued": sft_continued,
         "grpo_shuffled": shuffled,
     }
+
+
+def played(path: Path, play: Callable[[], list[Scored]]) -> list[Scored]:
+    """One model's held-out episodes against one block, stored once: a resumed study reads them back."""
+    if path.exists():
+        return [
+            Scored(tuple(e["scenario"]), tuple(e["unit"]), e["values"])  # type: ignore[arg-type]
+            for e in json.loads(path.read_text())
+        ]
+    episodes = play()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(
+        json.dumps([{"scenario": e.scenario, "unit": e.unit, "values": e.values} for e in episodes])
+    )
+    partial.replace(path)
+    return episodes
 
 
 def parse_args() -> argparse.Namespace:
@@ -567,10 +633,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--eval-seed", type=int, default=1000, help="seed of the held-out scenarios")
     parser.add_argument("--eval-scenarios", type=int, default=64, help="held-out scenarios (x2 roles)")
     parser.add_argument("--samples", type=int, default=4, help="samples per held-out scenario and role")
-    parser.add_argument("--held-out-opponent", default="boulware", help="a scripted opponent GRPO never met")
     parser.add_argument("--expert-scenarios", type=int, default=60, help="tournament scenarios per pair")
     parser.add_argument("--sft-steps", type=int, default=120)
-    parser.add_argument("--grpo-steps", type=int, default=60)
+    parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument(
         "--smoke", action="store_true", help="the whole pipeline at minimal size: 1 seed, 2 steps"
@@ -582,17 +647,39 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def claim_run_directory(out: Path, args: argparse.Namespace) -> None:
+    """A fresh directory, or one this same study (same settings and configs) started: then it resumes."""
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "smoke")}
+    settings |= {"configs": {path.name: path.read_text() for path in (SFT_CONFIG, GRPO_CONFIG)}}
+    manifest = out / "study-settings.json"
+    if out.exists() and not manifest.exists():
+        sys.exit(f"{out} exists and holds no study: give a fresh --out")
+    if manifest.exists() and json.loads(manifest.read_text()) != settings:
+        sys.exit(
+            f"{out} holds a study with other settings or configs: give a fresh --out, or the same settings"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps(settings, indent=2))
+
+
+def record_times(out: Path, times: dict[str, float | None]) -> dict[str, float]:
+    """Each step's wall time, kept over resumed invocations (a step done before keeps its first time)."""
+    path = out / "seconds.json"
+    seconds = json.loads(path.read_text()) if path.exists() else {}
+    seconds |= {step: round(value, 1) for step, value in times.items() if value is not None}
+    path.write_text(json.dumps(seconds, indent=2))
+    return seconds
+
+
 def main() -> None:
     args = parse_args()
     out = args.out.resolve()
-    if out.exists():
-        sys.exit(f"{out} exists: give a fresh --out")
-    out.mkdir(parents=True)
+    claim_run_directory(out, args)
     start = time.perf_counter()
     config = yaml.safe_load(GRPO_CONFIG.read_text())
     scenario_settings = config.get("scenarios") or {}
     haggle = [sys.executable, "-m", "haggle.cli"]
-    times: dict[str, float] = {}
+    times: dict[str, float | None] = {}
 
     # ---- the expert dialogues (shared by every seed: the data are fixed, the models vary)
     tournament_config = out / "experts.yaml"
@@ -604,9 +691,15 @@ def main() -> None:
     tournament_config.write_text(yaml.safe_dump({**experts, "agents": [{"name": name} for name in EXPERTS]}))
     tournament, traces = out / "tournament", out / "traces"
     tournament_command = [*haggle, "tournament", "--config", str(tournament_config), "--out", str(tournament)]
-    times["tournament"] = run([*tournament_command, "--no-progress"], "tournament")
+    times["tournament"] = run(
+        [*tournament_command, "--no-progress"], "tournament", tournament / "leaderboard.json"
+    )
     traces_command = [*haggle, "traces", str(tournament), "--out", str(traces), "--deals-only"]
-    times["traces"] = run([*traces_command, "--min-surplus-share", "0.5", "--no-violations"], "traces")
+    times["traces"] = run(
+        [*traces_command, "--min-surplus-share", "0.5", "--no-violations"],
+        "traces",
+        traces / "dataset_dict.json",
+    )
 
     # ---- train, then play the held-out scenarios
     plan = Plan(args.seeds, args.sft_steps, args.grpo_steps, args.expert_scenarios)
@@ -620,32 +713,39 @@ def main() -> None:
         samples=args.samples,
         seed=args.eval_seed,
     )
-    opponents = {"training": config["opponent"], "held-out": {"name": args.held_out_opponent}}
+    mixes = [
+        OpponentMix.from_config("training mix", config["opponents"]),
+        OpponentMix.from_config("held-out", config["held_out_opponents"]),
+    ]
+    players = {"as_evaluated": play_as_evaluated, "as_rolled_out": roll_out_as_grpo}
     episodes: dict[str, dict[str, dict[str, dict[int, list[Scored]]]]] = {
-        mode: {f"{label} ({spec['name']})": {m: {} for m in MODELS} for label, spec in opponents.items()}
-        for mode in MODES
+        mode: {mix.title: {m: {} for m in MODELS} for mix in mixes} for mode in MODES
     }
     for seed in args.seeds:
         adapters = train_seed(plan, seed, out, traces, times)
         model = out / f"seed-{seed}" / "tiny-model"
         eval_start = time.perf_counter()
         for name, adapter in adapters.items():
-            for label, spec in opponents.items():
-                key = f"{label} ({spec['name']})"
-                episodes["as_evaluated"][key][name][seed] = play_as_evaluated(setup, model, adapter, spec)
-                episodes["as_rolled_out"][key][name][seed] = roll_out_as_grpo(setup, model, adapter, spec)
+            for mix in mixes:
+                for mode, play in players.items():
+                    path = out / f"seed-{seed}" / "held-out-play" / f"{name}.{mode}.{mix.label}.json"
+                    episodes[mode][mix.title][name][seed] = played(
+                        path, partial(play, setup, model, adapter, mix)
+                    )
         times[f"seed {seed}: held-out play"] = time.perf_counter() - eval_start
+        record_times(out, times)
 
     # ---- report
     blocks = analyse(episodes, args.resamples)
-    times["total"] = time.perf_counter() - start
+    times["total (this invocation)"] = time.perf_counter() - start
+    seconds = record_times(out, times)
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "seeds": args.seeds,
         "eval_seed": args.eval_seed,
         "scenarios": args.eval_scenarios,
         "samples": args.samples,
-        "opponents": opponents,
+        "opponents": {mix.label: {"specs": mix.specs, "weights": mix.weights} for mix in mixes},
         "steps": {
             "sft": args.sft_steps,
             "grpo": args.grpo_steps,
@@ -655,7 +755,7 @@ def main() -> None:
         "temperature": setup.temperature,
         "blocks": blocks,
         "claims": claims(blocks),
-        "seconds": {step: round(value, 1) for step, value in times.items()},
+        "seconds": seconds,
     }
     write_plot(blocks, out / "study.png")
     (out / "study.json").write_text(json.dumps(report, indent=2))
