@@ -81,7 +81,9 @@ def main() -> None:
     args = parser.parse_args()
 
     sampler = ScenarioSampler(SamplerConfig(max_rounds=args.turns + 2))  # no episode ends by the round limit
-    rows = build_scenario_table(sampler, args.rollouts, seed=0, opponents={"opponent": 1.0}, roles=["buyer"])  # the seller opens
+    rows = build_scenario_table(
+        sampler, args.rollouts, seed=0, opponents={"opponent": 1.0}, roles=["buyer"]
+    )  # the seller opens
     rules = ProtocolRules()
     result: dict[str, Any] = {"rollouts": args.rollouts, "turns": args.turns, "latency_s": args.latency}
     with ChatServer({"opponent": ServedModel("boulware")}, delay=args.latency) as server:
