@@ -18,8 +18,10 @@ Every model (untrained, sft, grpo, sft_continued, grpo_shuffled) then plays the 
 opponent for every model on the same scenario; two ways:
 - as `haggle eval` plays (`kind: hf` agents through `env.episode_loop`: an invalid move is retried until forfeit;
   96 new tokens per reply, thinking off);
-- as GRPO rolls out (`NegotiationEnv`, TRL's training chat template and response parser, a reply without a tool
-  call ends the episode, and the config's `max_completion_length` bounds the whole episode, tool replies included).
+- as GRPO rolls out (`NegotiationEnv`, TRL's training chat template, every reply read by GRPO's move parser
+  (`install_move_parser`: a malformed reply is an invalid move, forfeiting after `max_violations`), and the config's
+  `max_completion_length` bounds the whole episode, tool replies included; a cut episode scores `truncated_value`).
+Both use the GRPO config's `max_violations`.
 
 Per model: reward (the GRPO reward), deal rate, deal rate on scenarios with gains from trade (v > c) and without
 (v < c), unconditional surplus share (no deal = 0, scenarios with gains), losing-deal rate, walk-away rate (the
@@ -57,12 +59,18 @@ from typing import Any
 import numpy as np
 import yaml
 from haggle.data.agent_specs import AgentSpec, build_agent
+from haggle.data.tool_parsing import MAX_REPLY_CHARS
 from haggle.env.episode_loop import play_episode
 from haggle.env.negotiation import Negotiation, ProtocolRules
 from haggle.env.scenario import ROLES, Role, SamplerConfig, ScenarioSampler, derive_seed, other_role
 from haggle.eval import stats
 from haggle.eval.formatting import ci, p_value, table
-from haggle.training.negotiation_env import NegotiationEnv, environment_factory, opponent_from_spec
+from haggle.training.negotiation_env import (
+    NegotiationEnv,
+    environment_factory,
+    install_move_parser,
+    opponent_from_spec,
+)
 from haggle.training.rewards import RewardShaping, get_surplus_share_reward, is_truncated, surplus_share_score
 from haggle.training.scenario_table import build_scenario_table
 
@@ -156,6 +164,8 @@ class Setup:
     scenarios: int
     samples: int
     seed: int
+    rules: ProtocolRules
+    max_reply_chars: int
 
 
 @dataclass(frozen=True)
@@ -210,7 +220,7 @@ def play_as_evaluated(setup: Setup, model: Path, adapter: Path | None, mix: Oppo
                     opponent_specs[mix.pick(setup.seed, index)], other_role(role), agent_seed
                 ),
             }
-            games.append(play_episode(scenario, agents["buyer"], agents["seller"]))
+            games.append(play_episode(scenario, agents["buyer"], agents["seller"], setup.rules))
         return await asyncio.gather(*games)
 
     scored = []
@@ -225,13 +235,17 @@ def play_as_evaluated(setup: Setup, model: Path, adapter: Path | None, mix: Oppo
 
 # -- as GRPO rolls out --------------------------------------------------------------------------------------------
 def roll_out_as_grpo(setup: Setup, model_dir: Path, adapter: Path | None, mix: OpponentMix) -> list[Scored]:
-    """GRPOTrainer's loop without the trainer: render with its chat template, parse with its parser, stop at a reply
-    without a tool call or when the episode (tool replies included) has used `max_completion_length` tokens."""
+    """GRPOTrainer's loop without the trainer: render with its chat template, read replies with GRPO's move parser,
+    stop when the game is over, at the tool-turn limit or when the episode (tool replies included) has used
+    `max_completion_length` tokens."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.chat_template_utils import add_response_schema, get_training_chat_template, parse_response
 
     tokenizer = add_response_schema(AutoTokenizer.from_pretrained(model_dir, padding_side="left"))
+    install_move_parser(
+        tokenizer, setup.rules.actions, setup.max_reply_chars
+    )  # as training/grpo.py reads replies
     model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
     if adapter is not None:
         from peft import PeftModel
@@ -240,7 +254,7 @@ def roll_out_as_grpo(setup: Setup, model_dir: Path, adapter: Path | None, mix: O
     model.eval()
     template = get_training_chat_template(tokenizer)
     factories = {name: opponent_from_spec(spec) for name, spec in mix.specs.items()}
-    make_env = environment_factory(setup.sampler, factories, ProtocolRules())
+    make_env = environment_factory(setup.sampler, factories, setup.rules)
     table_rows = build_scenario_table(setup.sampler, 2 * setup.scenarios, setup.seed, opponents=mix.weights)
     rows = [(index, sample, row) for index, row in enumerate(table_rows) for sample in range(setup.samples)]
     envs = [make_env() for _ in rows]
@@ -248,7 +262,7 @@ def roll_out_as_grpo(setup: Setup, model_dir: Path, adapter: Path | None, mix: O
         [row["prompt"][0], {"role": "user", "content": env.reset(**row)}]
         for env, (_, _, row) in zip(envs, rows, strict=True)
     ]
-    tools = [getattr(envs[0], name) for name in ProtocolRules().actions]
+    tools = [getattr(envs[0], name) for name in setup.rules.actions]
     budget = [setup.max_completion_length] * len(envs)
     active = list(range(len(envs)))
     torch.manual_seed(setup.seed)
@@ -305,7 +319,7 @@ def roll_out_as_grpo(setup: Setup, model_dir: Path, adapter: Path | None, mix: O
         replies = [message for message in chat if message["role"] == "assistant"]
         calling = sum(bool(message.get("tool_calls")) for message in replies)
         valid = max(calling - negotiation.violations[env.role], 0) / max(len(replies), 1)
-        values = score(negotiation, env.role, setup.shaping, is_truncated(negotiation, chat[2:]), valid)
+        values = score(negotiation, env.role, setup.shaping, is_truncated(negotiation, replies), valid)
         scored.append(Scored(scenario_key(negotiation), (index, env.role, sample), values))
     return scored
 
@@ -582,6 +596,7 @@ def train_seed(
         "max_steps": plan.grpo_steps,
         "seed": seed,
         "table_seed": seed,
+        "resume": "true",  # an interrupted run goes on from its last checkpoint
     }
     times[f"seed {seed}: grpo"] = run(
         script("training/grpo.py", GRPO_CONFIG, output_dir=grpo, **grpo_flags), "grpo", adapter_saved(grpo)
@@ -650,9 +665,11 @@ def parse_args() -> argparse.Namespace:
 def claim_run_directory(out: Path, args: argparse.Namespace) -> None:
     """A fresh directory, or one this same study (same settings and configs) started: then it resumes."""
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "smoke")}
-    settings |= {"configs": {path.name: path.read_text() for path in (SFT_CONFIG, GRPO_CONFIG)}}
+    settings |= {
+        "configs": {str(path.relative_to(ROOT)): path.read_text() for path in (SFT_CONFIG, GRPO_CONFIG)}
+    }
     manifest = out / "study-settings.json"
-    if out.exists() and not manifest.exists():
+    if out.exists() and any(out.iterdir()) and not manifest.exists():
         sys.exit(f"{out} exists and holds no study: give a fresh --out")
     if manifest.exists() and json.loads(manifest.read_text()) != settings:
         sys.exit(
@@ -712,6 +729,8 @@ def main() -> None:
         scenarios=args.eval_scenarios,
         samples=args.samples,
         seed=args.eval_seed,
+        rules=ProtocolRules(max_violations=config["max_violations"]),
+        max_reply_chars=config.get("max_reply_chars", MAX_REPLY_CHARS),
     )
     mixes = [
         OpponentMix.from_config("training mix", config["opponents"]),
@@ -724,15 +743,18 @@ def main() -> None:
     for seed in args.seeds:
         adapters = train_seed(plan, seed, out, traces, times)
         model = out / f"seed-{seed}" / "tiny-model"
-        eval_start = time.perf_counter()
         for name, adapter in adapters.items():
             for mix in mixes:
                 for mode, play in players.items():
                     path = out / f"seed-{seed}" / "held-out-play" / f"{name}.{mode}.{mix.label}.json"
+                    fresh, cell_start = not path.exists(), time.perf_counter()
                     episodes[mode][mix.title][name][seed] = played(
                         path, partial(play, setup, model, adapter, mix)
                     )
-        times[f"seed {seed}: held-out play"] = time.perf_counter() - eval_start
+                    if fresh:  # a stored play read back keeps the time it took to play
+                        times[f"seed {seed}: play {name}, {mode}, {mix.label}"] = (
+                            time.perf_counter() - cell_start
+                        )
         record_times(out, times)
 
     # ---- report
