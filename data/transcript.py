@@ -10,12 +10,18 @@ backend adapts it to its wire (JSON-string arguments for endpoints, dicts for ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from haggle.env.actions import ToolCall
+from haggle.env.negotiation import Negotiation
 from haggle.env.prompts import ignored_calls_note, opening, system_prompt, tool_reply
 from haggle.env.views import View
+
+if TYPE_CHECKING:
+    from haggle.env.agents.base import Agent
+    from haggle.env.scenario import Role, Scenario
 
 Message = dict[str, Any]
 
@@ -70,3 +76,25 @@ class Transcript:
             ]
             self.open_call = (call_id, call.name)
         self.messages.append(message)
+
+
+def scripted_transcripts(
+    scenario: Scenario, agents: Mapping[Role, Agent], content: str = ""
+) -> dict[Role, list[Message]]:
+    """Both sides' chats of one game between agents that decide at once (scripted strategies), each reply holding
+    `content` as its words: realistic conversations without a model, for the tiny model's corpus, GRPO's token
+    budget and test fixtures."""
+    negotiation = Negotiation(scenario)
+    transcripts = {role: Transcript() for role in agents}
+    while not negotiation.done:
+        actor = negotiation.turn
+        view = negotiation.view(actor)
+        move = agents[actor].decide(view)
+        if not isinstance(move, ToolCall):
+            raise TypeError(
+                f"{agents[actor].name} made an unparseable move; a scripted transcript needs tool calls"
+            )
+        transcripts[actor].observe(view)
+        transcripts[actor].add_move(content, move)
+        negotiation.step(actor, move)
+    return {role: transcript.messages for role, transcript in transcripts.items()}

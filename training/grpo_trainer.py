@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
-from haggle.env.actions import ToolCall
-from haggle.env.scenario import Role, ScenarioSampler
+from haggle.env.scenario import ROLES, ScenarioSampler
 from haggle.training.negotiation_env import resolve_pending_replies
 from trl import GRPOConfig, GRPOTrainer
 
@@ -144,28 +143,13 @@ REPLY_TEXT = "That is a fair point, but my budget is tight. I can move a little,
 def full_length_episode(sampler: ScenarioSampler, max_violations: int) -> list[dict[str, Any]]:
     """The chat of the longest episode: both sides holding out to the round limit (Boulware against Boulware),
     each move with two sentences of text, plus one invalid move short of forfeiting."""
-    from haggle.data.transcript import Transcript
+    from haggle.data.transcript import scripted_transcripts
     from haggle.env.agents.base import create_agent
-    from haggle.env.negotiation import Negotiation
-    from haggle.env.scenario import other_role
 
     scenarios = sampler.sample(8, seed=2)
     scenario = max(scenarios, key=lambda s: len(str(int(s.buyer_value))))  # the largest prices, most digits
-    role: Role = "buyer"
-    negotiation, transcript = Negotiation(scenario), Transcript()
-    agents = {
-        role: create_agent("boulware", role=role, seed=0),
-        other_role(role): create_agent("boulware", role=other_role(role), seed=0),
-    }
-    while not negotiation.done:
-        actor = negotiation.turn
-        view = negotiation.view(actor)
-        move = agents[actor].decide(view)
-        if actor == role:
-            transcript.observe(view)
-            transcript.add_move(REPLY_TEXT, cast(ToolCall, move))  # scripted agents make valid moves
-        negotiation.step(actor, move)
-    messages = transcript.messages
+    agents = {role: create_agent("boulware", role=role, seed=0) for role in ROLES}
+    messages = scripted_transcripts(scenario, agents, content=REPLY_TEXT)["buyer"]
     first = next(i for i, message in enumerate(messages) if message["role"] == "assistant")
     extra = messages[first : first + 2] * max(max_violations - 1, 0)  # a move and its reply, repeated
     return [*messages[: first + 2], *extra, *messages[first + 2 :]]

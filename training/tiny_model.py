@@ -27,11 +27,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from haggle.data.transcript import Message, Transcript
-from haggle.env.actions import ToolCall, tool_schemas
+from haggle.data.transcript import Message, scripted_transcripts
+from haggle.env.actions import tool_schemas
 from haggle.env.agents.base import create_agent
 from haggle.env.domains import builtin_domains
-from haggle.env.negotiation import Negotiation
 from haggle.env.scenario import ROLES, SamplerConfig, ScenarioSampler
 
 STAMP_NAME = "haggle_tiny_model.json"
@@ -241,16 +240,7 @@ def _scripted_conversations(count: int) -> Iterator[list[Message]]:
     for index, scenario in enumerate(ScenarioSampler(config).sample(count, seed=CORPUS_SEED)):
         names = {"buyer": strategies[index % 7], "seller": strategies[index // 7 % 7]}
         agents = {role: create_agent(names[role], role=role, seed=scenario.seed) for role in ROLES}
-        negotiation, transcripts = Negotiation(scenario), {role: Transcript() for role in ROLES}
-        while not negotiation.done:
-            actor = negotiation.turn
-            view = negotiation.view(actor)
-            move = agents[actor].decide(view)
-            assert isinstance(move, ToolCall), "scripted strategies always make a well-formed call"
-            transcripts[actor].observe(view)
-            transcripts[actor].add_move("", move)
-            negotiation.step(actor, move)
-        yield from (transcript.messages for transcript in transcripts.values())
+        yield from scripted_transcripts(scenario, agents).values()
 
 
 def _with_words(conversation: list[Message], rng: random.Random) -> list[Message]:

@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from haggle.data.transcript import Transcript
+from haggle.data.transcript import scripted_transcripts
 from haggle.env.actions import tool_schemas
 from haggle.env.agents.base import create_agent
-from haggle.env.negotiation import Negotiation
 from haggle.env.scenario import SamplerConfig, ScenarioSampler, other_role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,23 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def expert_conversation(scenario, role, expert="boulware", opponent="linear", seed=0):
     """One side's chat as `data.transcript` holds it, tool-call arguments as JSON text (as Arrow stores them)."""
-    negotiation, transcript = Negotiation(scenario), Transcript()
     agents = {
         role: create_agent(expert, role=role, seed=seed),
         other_role(role): create_agent(opponent, role=other_role(role), seed=seed),
     }
-    while not negotiation.done:
-        actor = negotiation.turn
-        view = negotiation.view(actor)
-        move = agents[actor].decide(view)
-        if actor == role:
-            transcript.observe(view)
-            transcript.add_move("", move)
-        negotiation.step(actor, move)
-    for message in transcript.messages:
+    messages = scripted_transcripts(scenario, agents)[role]
+    for message in messages:
         for call in message.get("tool_calls", []):
             call["function"]["arguments"] = json.dumps(call["function"]["arguments"])
-    return {"messages": transcript.messages, "tools": json.dumps(tool_schemas())}
+    return {"messages": messages, "tools": json.dumps(tool_schemas())}
 
 
 @pytest.fixture(scope="session")
