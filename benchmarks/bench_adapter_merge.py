@@ -37,6 +37,8 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
+from haggle.testing.greedy import greedy_generate
+
 SFT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "sft" / "tiny-cpu.yaml"
 
 
@@ -77,17 +79,7 @@ def opening_chats(count: int) -> list[ChatRequest]:
 def greedy(model: Any, batch: dict[str, torch.Tensor], new_tokens: int, pad_id: int) -> tuple[float, Any]:
     """Seconds and output of greedy generation of exactly `new_tokens` tokens per row."""
     start = time.perf_counter()
-    with torch.no_grad():
-        output = model.generate(
-            **batch,
-            max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad_id,
-        )
+    output = greedy_generate(model, batch, new_tokens, pad_id, exact=True)
     return time.perf_counter() - start, output
 
 

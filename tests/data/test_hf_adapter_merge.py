@@ -9,6 +9,8 @@ from haggle.env.actions import tool_schemas
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from haggle.testing.greedy import greedy_generate
+
 NEW_TOKENS = 16
 CHATS = [
     [
@@ -68,16 +70,7 @@ def unmerged_peft_texts(model_dir, adapter):
     batch = tokenizer(
         render_prompts(tokenizer, requests, None), return_tensors="pt", padding=True, add_special_tokens=False
     )
-    with torch.no_grad():
-        output = model.generate(
-            **batch,
-            max_new_tokens=NEW_TOKENS,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+    output = greedy_generate(model, batch, NEW_TOKENS, tokenizer.pad_token_id)
     stop = {tokenizer.eos_token_id, tokenizer.pad_token_id}
     texts = []
     for row in output[:, batch["input_ids"].shape[1] :].tolist():
