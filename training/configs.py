@@ -266,7 +266,7 @@ class ExpandingTrlParser(TrlParser):
     The expanded YAML goes to TRL through a temporary file, so everything else is TRL's own: the `env:` block,
     unknown keys refused, command-line flags over config values, and the types (a config value is a parser
     default, which argparse converts as it would the same text on the command line: `max_steps: ${STEPS:-6}`
-    is the integer 6)."""
+    is the integer 6). Unknown keys are refused here first, with the near miss named."""
 
     def parse_args_and_config(
         self,
@@ -280,7 +280,10 @@ class ExpandingTrlParser(TrlParser):
         if "--config" not in args or args.index("--config") + 1 >= len(args):
             return super().parse_args_and_config(args, *options)
         at = args.index("--config") + 1
+        config = load_yaml(args[at])
+        known = [action.dest for action in self._actions] + ["env"]
+        refuse_unknown(config, known, what="training setting", where=args[at])  # TRL's error has no near miss
         with tempfile.TemporaryDirectory(prefix="haggle-config-") as folder:
             expanded = Path(folder) / Path(args[at]).name
-            expanded.write_text(yaml.safe_dump(load_yaml(args[at]), sort_keys=False), encoding="utf-8")
+            expanded.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
             return super().parse_args_and_config([*args[:at], str(expanded), *args[at + 1 :]], *options)

@@ -9,13 +9,13 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from haggle.env.config_loading import CONFIG_ERRORS, describe_config_error, load_yaml, refuse_unknown
+from haggle.env.config_loading import CONFIG_ERRORS, describe_config_error
 
 _TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0", "none"}
 
 
 def run_script(label: str, make_parser: Callable[[], Any], main: Callable[..., None]) -> None:
-    """`main(*parsed)` for a training script: config keys checked first (with "did you mean"), a config error as
+    """`main(*parsed)` for a training script: a config error (an unknown key with its near miss, ...) as
     `label: message` and exit 2 (HAGGLE_DEBUG=1: the traceback), and no progress bars when stderr is a file."""
     if not sys.stderr.isatty():
         import datasets
@@ -24,13 +24,7 @@ def run_script(label: str, make_parser: Callable[[], Any], main: Callable[..., N
         datasets.disable_progress_bars()
         transformers.utils.logging.disable_progress_bar()
     try:
-        parser = make_parser()
-        args = sys.argv[1:]
-        if "--config" in args and args.index("--config") + 1 < len(args):
-            path = args[args.index("--config") + 1]
-            known = [action.dest for action in parser._actions] + ["env"]
-            refuse_unknown(load_yaml(path), known, what="training setting", where=path)
-        main(*parser.parse_args_and_config(args))
+        main(*make_parser().parse_args_and_config(sys.argv[1:]))
     except CONFIG_ERRORS as error:
         if os.environ.get("HAGGLE_DEBUG") == "1":
             traceback.print_exception(error)

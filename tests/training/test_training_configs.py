@@ -60,7 +60,9 @@ def test_trl_yamls_expand_environment_variables_typed_by_the_field(tmp_path, mon
 def test_trl_yamls_still_refuse_unknown_keys(tmp_path):
     config = tmp_path / "sft.yaml"
     config.write_text("output_dir: ${OUT:-runs/x}\nuse_cpu: true\nlerning_rate: 1.0e-4\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="lerning_rate"):
+    with pytest.raises(
+        ConfigError, match="unknown training setting 'lerning_rate' \\(did you mean 'learning_rate'"
+    ):
         sft.make_parser().parse_args_and_config(["--config", str(config)])
 
 
