@@ -25,11 +25,12 @@ Both use the GRPO config's `max_violations`.
 
 Per model: reward (the GRPO reward), deal rate, deal rate on scenarios with gains from trade (v > c) and without
 (v < c), unconditional surplus share (no deal = 0, scenarios with gains), losing-deal rate, walk-away rate (the
-model left) and valid-turn rate. Every difference to the reference model (`sft_continued`) and GRPO − SFT is a
-paired bootstrap over scenarios (each scenario's value is its mean over seeds, roles and samples, so scenarios are
-the independent units), with the per-seed differences beside it; deals are compared with exact McNemar on the
-paired episodes. "GRPO improves on SFT" is printed only where the interval of GRPO − SFT continued excludes 0 and
-every seed's difference has the same sign.
+model left) and valid-turn rate. Every difference (to the reference model `sft_continued`, GRPO − shuffled,
+GRPO − SFT) is a paired bootstrap over scenarios (each scenario's value is its mean over seeds, roles and samples,
+so scenarios are the independent units: the evaluation's noise), with the per-seed differences and a t interval
+over them beside it (the training's noise); deals are compared with exact McNemar on the paired episodes. "GRPO
+improves on SFT" is printed only where GRPO − SFT continued and GRPO − shuffled both exclude 0 on both intervals
+and every seed's difference is positive.
 
     python benchmarks/learning_study.py --out runs/learning-study --seeds 0 1 2
     python benchmarks/learning_study.py --out runs/learning-study-smoke --smoke   # the pipeline in minutes
@@ -350,12 +351,14 @@ def model_row(episodes: Sequence[Scored], resamples: int) -> dict[str, Any]:
 def paired_difference(
     a: dict[int, list[Scored]], b: dict[int, list[Scored]], metric: str, resamples: int
 ) -> dict[str, Any]:
-    """mean(a) − mean(b) over the scenarios both define, each scenario pooled over seeds; and per seed."""
+    """mean(a) − mean(b) over the scenarios both define, each scenario pooled over seeds, with a paired bootstrap
+    over scenarios (the evaluation's noise, these trained models fixed); each seed's difference; and a t interval
+    over the seeds' differences (the training's noise: another seed trains another model)."""
     pooled_a = per_scenario([e for episodes in a.values() for e in episodes], metric)
     pooled_b = per_scenario([e for episodes in b.values() for e in episodes], metric)
     shared = sorted(set(pooled_a) & set(pooled_b))
     if not shared:
-        return {"difference": None, "ci": None, "scenarios": 0, "per_seed": {}}
+        return {"difference": None, "ci": None, "scenarios": 0, "per_seed": {}, "seeds_ci": None}
     interval = stats.paired_bootstrap(
         [pooled_a[k] for k in shared], [pooled_b[k] for k in shared], resamples=resamples, seed=0
     )
@@ -364,11 +367,14 @@ def paired_difference(
         seed_a, seed_b = per_scenario(a[seed], metric), per_scenario(b[seed], metric)
         keys = set(seed_a) & set(seed_b)
         per_seed[seed] = float(np.mean([seed_a[k] - seed_b[k] for k in keys])) if keys else None
+    replicates = [value for value in per_seed.values() if value is not None]
+    across = stats.t_interval(replicates) if len(replicates) > 1 else None
     return {
         "difference": interval.estimate,
         "ci": [interval.low, interval.high],
         "scenarios": len(shared),
         "per_seed": per_seed,
+        "seeds_ci": None if across is None else [across.low, across.high],
     }
 
 
@@ -421,11 +427,17 @@ def analyse(
 
 
 def grpo_improves(comparison: dict[str, Any]) -> bool:
-    """The claim's rule: the paired interval of the reward difference excludes 0 on the positive side, and no seed
-    disagrees in sign."""
+    """The claim's rule: the reward difference is above 0 over scenarios (paired bootstrap) and over training seeds
+    (t interval, so at least two seeds), and no seed disagrees in sign."""
     reward = comparison["metrics"]["reward"]
     seeds = [value for value in reward["per_seed"].values() if value is not None]
-    return reward["ci"] is not None and reward["ci"][0] > 0 and all(value > 0 for value in seeds)
+    return (
+        reward["ci"] is not None
+        and reward["ci"][0] > 0
+        and reward["seeds_ci"] is not None
+        and reward["seeds_ci"][0] > 0
+        and all(value > 0 for value in seeds)
+    )
 
 
 # -- report -------------------------------------------------------------------------------------------------------
@@ -437,8 +449,9 @@ def format_markdown(report: dict[str, Any]) -> str:
         f"Compute {sum(v for k, v in report['seconds'].items() if not k.startswith('total')):.0f} s "
         "(the sum of its steps' wall times, over resumed invocations).",
         "Per-model values are means over scenarios (each scenario pooled over seeds, roles and samples) with "
-        "bootstrap 95% intervals over scenarios; differences are paired bootstraps over the same scenarios, with "
-        "each seed's difference beside them; deals: exact McNemar on the paired episodes.",
+        "bootstrap 95% intervals over scenarios; differences are paired bootstraps over the same scenarios (the "
+        "evaluation's noise), with each seed's difference and a t interval over the seeds' differences beside them "
+        "(the training's noise); deals: exact McNemar on the paired episodes.",
     ]
     for block in report["blocks"]:
         parts.append(f"## {block['mode'].replace('_', ' ')}, against {block['opponent']}")
@@ -475,8 +488,8 @@ def format_markdown(report: dict[str, Any]) -> str:
 
 
 def claims(blocks: list[dict[str, Any]]) -> list[str]:
-    """Two lines per block. "GRPO improves on SFT" needs the paired reward interval of GRPO − SFT continued above 0
-    (every seed agreeing) and, so that the gain is the reward's and not more updates', GRPO − shuffled too."""
+    """Two lines per block. "GRPO improves on SFT" needs GRPO − SFT continued above 0 (`grpo_improves`:
+    over scenarios and over seeds) and, so that the gain is the reward's and not more updates', GRPO − shuffled too."""
     lines = []
     for block in blocks:
         where = f"{block['mode'].replace('_', ' ')}, against {block['opponent']}"
@@ -484,12 +497,14 @@ def claims(blocks: list[dict[str, Any]]) -> list[str]:
         main, control = by_pair[("grpo", REFERENCE)], by_pair[("grpo_shuffled", REFERENCE)]
         versus_control = by_pair[("grpo", "grpo_shuffled")]
         reward, beyond = main["metrics"]["reward"], versus_control["metrics"]["reward"]
-        gains = f"reward GRPO − SFT continued {ci(reward['difference'], reward['ci'])}"
-        over_control = f"GRPO − shuffled {ci(beyond['difference'], beyond['ci'])}"
+        gains = f"reward GRPO − SFT continued {ci(reward['difference'], reward['ci'])} (seeds: {seed_values(reward)})"
+        over_control = (
+            f"GRPO − shuffled {ci(beyond['difference'], beyond['ci'])} (seeds: {seed_values(beyond)})"
+        )
         if not grpo_improves(main):
             lines.append(
-                f"GRPO does not (yet) improve on SFT ({where}): {gains}, seeds "
-                f"{seed_values(reward)} (the interval covers 0 or a seed disagrees)."
+                f"GRPO does not (yet) improve on SFT ({where}): {gains}: an interval covers 0, a seed disagrees, "
+                "or there is one seed."
             )
         elif grpo_improves(versus_control):
             lines.append(f"GRPO improves on SFT ({where}): {gains}; {over_control}.")
@@ -512,7 +527,10 @@ def claims(blocks: list[dict[str, Any]]) -> list[str]:
 
 
 def seed_values(difference: dict[str, Any]) -> str:
-    return ", ".join("–" if v is None else f"{v:+.3f}" for v in difference["per_seed"].values())
+    """Each seed's difference, then the t interval over them."""
+    values = ", ".join("–" if v is None else f"{v:+.3f}" for v in difference["per_seed"].values())
+    across = difference["seeds_ci"]
+    return values if across is None else f"{values}; over seeds [{across[0]:.3f}, {across[1]:.3f}]"
 
 
 def write_plot(blocks: list[dict[str, Any]], path: Path) -> None:

@@ -156,6 +156,21 @@ def bootstrap_ci(
     return Interval(estimate, float(low), float(high), n, confidence)
 
 
+def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> Interval:
+    """Student-t interval for the mean of a few independent replicates (training seeds): with 3 of them a
+    bootstrap has only 10 distinct resamples and too narrow an interval; t widens it by the unknown variance."""
+    data = np.asarray(values, dtype=float)
+    if len(data) < 2:
+        raise ValueError("a t interval needs at least two replicates")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be in (0, 1)")
+    mean = float(data.mean())
+    half = float(
+        scipy_stats.t.ppf(0.5 + confidence / 2, len(data) - 1) * data.std(ddof=1) / np.sqrt(len(data))
+    )
+    return Interval(mean, mean - half, mean + half, len(data), confidence)
+
+
 def _at_a_bound(estimate: float, bounds: tuple[float, float], n: int, confidence: float) -> Interval:
     floor, ceiling = bounds
     wilson = wilson_interval(n if estimate == ceiling else 0, n, confidence)

@@ -259,6 +259,7 @@ def test_a_constant_gain_is_measured_with_an_interval_around_it():
     assert result["difference"] == pytest.approx(0.5)
     assert 0 < result["ci"][0] < 0.5 < result["ci"][1]
     assert result["per_seed"] == {0: pytest.approx(0.5), 1: pytest.approx(0.5)}
+    assert result["seeds_ci"] == [pytest.approx(0.5), pytest.approx(0.5)]
     assert result["scenarios"] == SCENARIOS
     assert grpo_improves({"metrics": {"reward": result}})
 
@@ -274,7 +275,7 @@ def test_equal_models_differ_by_an_interval_that_covers_zero():
 
 def test_a_metric_no_scenario_defines_has_no_difference():
     result = paired_difference(model_play(BASE), model_play(BASE), "deal_rate_without_gains", RESAMPLES)
-    assert result == {"difference": None, "ci": None, "scenarios": 0, "per_seed": {}}
+    assert result == {"difference": None, "ci": None, "scenarios": 0, "per_seed": {}, "seeds_ci": None}
 
 
 def test_the_claim_needs_every_seed_on_the_side_of_the_interval():
@@ -287,6 +288,24 @@ def test_the_claim_needs_every_seed_on_the_side_of_the_interval():
     assert result["difference"] == pytest.approx(0.45) and result["ci"][0] > 0
     assert result["per_seed"] == {0: pytest.approx(1.0), 1: pytest.approx(-0.1)}
     assert not grpo_improves({"metrics": {"reward": result}})
+
+
+def test_the_claim_needs_the_training_noise_too():
+    """Every seed gains and the scenario interval excludes 0, but the seeds' gains (0.9, 0.1, 0.5) vary so much
+    that another seed could train a model that does not gain: the t interval over seeds covers 0, so no claim.
+    One seed alone never makes the claim: it cannot tell the training's noise."""
+    gain = {
+        seed: model_play(BASE + delta + JITTER, seeds=[seed])[seed]
+        for seed, delta in enumerate((0.9, 0.1, 0.5))
+    }
+    result = paired_difference(gain, model_play(BASE, seeds=(0, 1, 2)), "reward", RESAMPLES)
+    assert result["ci"][0] > 0 and all(value > 0 for value in result["per_seed"].values())
+    low, high = result["seeds_ci"]
+    assert low < 0 < high and (low + high) / 2 == pytest.approx(0.5)
+    assert not grpo_improves({"metrics": {"reward": result}})
+    alone = paired_difference({0: gain[0]}, model_play(BASE, seeds=[0]), "reward", RESAMPLES)
+    assert alone["ci"][0] > 0 and alone["seeds_ci"] is None
+    assert not grpo_improves({"metrics": {"reward": alone}})
 
 
 def test_mcnemar_counts_the_deals_only_one_model_closed_on_the_same_episode():

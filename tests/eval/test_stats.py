@@ -171,3 +171,19 @@ def test_a_bounded_bootstrap_interval_does_not_collapse_at_n_of_n():
     # away from the bounds the percentile interval is kept
     mixed = np.r_[np.ones(17), 0.5]
     assert stats.bootstrap_ci(mixed, bounds=(0.0, 1.0)) == stats.bootstrap_ci(mixed)
+
+
+def test_the_t_interval_of_three_seeds_is_the_textbook_one_and_covers_at_its_rate():
+    """Three seeds 0.08, 0.10, 0.09: mean 0.09, sd 0.01, t(0.975, 2) = 4.303 → ±0.0248."""
+    interval = stats.t_interval([0.08, 0.10, 0.09])
+    assert interval.estimate == pytest.approx(0.09)
+    assert (interval.low, interval.high) == pytest.approx((0.09 - 0.024841, 0.09 + 0.024841), abs=1e-6)
+    assert interval.n == 3
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(4000):
+        interval = stats.t_interval(rng.normal(1.0, 2.0, 3))
+        covered += interval.low <= 1.0 <= interval.high
+    assert 0.94 < covered / 4000 < 0.96
+    with pytest.raises(ValueError, match="at least two"):
+        stats.t_interval([0.1])
