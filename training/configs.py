@@ -171,7 +171,8 @@ class GRPOScriptArguments:
     unfinished_value: float = field(
         default=_SHAPING.unfinished_value,
         metadata={
-            "help": "surplus_share: the value of an episode the model left unfinished (below any outcome)."
+            "help": "surplus_share: the value of an episode the model left unfinished or forfeited by invalid "
+            "moves (below any outcome)."
         },
     )
     truncated_value: float | None = field(

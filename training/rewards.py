@@ -8,9 +8,11 @@ Two families, picked by name in the config (`reward_funcs`), or any function by 
 - `surplus_share` (default, shaped). A deal is worth the trained side's surplus over the gap |v - c|, times the
   per-round discount and clipped to [-1, 1]; a deal at a loss to the trained side costs an extra
   `irrational_deal_penalty`. No deal is worth `no_deal_value`. Each invalid move costs `violation_penalty`.
-  An episode the model left unfinished by stopping to call tools is worth `unfinished_value`, below any finished
-  outcome: otherwise a weak policy learns that quitting beats a bad deal (seen on the tiny model: with quitting no
-  worse than a loss deal, GRPO collapsed to stopping at once). An episode cut by the token or tool-turn budget
+  An episode the model left unfinished by stopping to call tools, or forfeited by making `max_violations` invalid
+  moves, is worth `unfinished_value`, below any finished outcome: otherwise a weak policy learns that quitting
+  beats a bad deal (seen on the tiny model: with quitting no worse than a loss deal, GRPO collapsed to stopping at
+  once; with a forfeit worth only its violations, -0.3, GRPO learned to forfeit: benchmarks/learning_study.py, seed
+  1, forfeits 0.12 -> 0.24 of episodes over 30 steps). The honest exit is `walk_away`, worth `no_deal_value`. An episode cut by the token or tool-turn budget
   while the model was still playing is not quitting: it is worth `truncated_value` (None: not scored, masked).
   `length_penalty` charges for the share of the round limit used.
 - `clipped_surplus` (the published preset, Bergemann et al. 2026, arXiv:2604.16472): (v - p)/|v - c| for a
@@ -99,7 +101,7 @@ def surplus_share_score(
         if shaping.truncated_value is None:
             return None
         value = shaping.truncated_value
-    elif outcome is None:
+    elif outcome is None or (outcome.end_reason == "forfeit" and outcome.ended_by == role):
         value = shaping.unfinished_value
     elif outcome.deal:
         value = normalised_surplus(negotiation, role) * outcome.discount_factor

@@ -112,6 +112,23 @@ def test_an_unfinished_episode_is_worth_less_than_any_finished_one():
         RewardShaping(unfinished_value=-1.5)
 
 
+def test_forfeiting_is_quitting_and_the_opponents_forfeit_is_no_deal():
+    """Three invalid moves end the game as the mover's forfeit. Scored as a no deal minus its violations (-0.3) it
+    was the cheapest way out of a bad deal, and GRPO on the tiny model learned it (the learning study, seed 1)."""
+    negotiation = game()
+    negotiation.step("seller", offer_call(110.0))
+    for _ in range(3):
+        negotiation.step("buyer", ToolCall("make_offer", {"amount": 1}))  # below the public range: invalid
+    outcome = negotiation.outcome
+    assert outcome.end_reason == "forfeit" and outcome.ended_by == "buyer" and not outcome.deal
+    assert surplus_share_score(negotiation, "buyer", DEFAULT) == pytest.approx(-2.0 - 3 * 0.1)
+    assert surplus_share_score(negotiation, "buyer", DEFAULT) < surplus_share_score(
+        deal_at(1000.0), "buyer", DEFAULT
+    )
+    assert surplus_share_score(negotiation, "seller", DEFAULT) == 0.0  # the other side's forfeit: no deal
+    assert clipped_surplus_score(negotiation, "buyer") == -1.0
+
+
 def test_length_penalty_and_discount():
     late = deal_at(100.0, rounds=2)
     assert surplus_share_score(late, "buyer", RewardShaping(length_penalty=0.2)) == pytest.approx(
