@@ -5,7 +5,8 @@ run directory. For every seed, each step is the command a user would run:
 
 1. `haggle tiny-model --seed S` builds the tiny Qwen3-shaped model (random weights);
 2. `haggle tournament` plays the scripted negotiators on the GRPO config's scenarios and `haggle traces` keeps the
-   sides that closed a deal with at least half of the surplus and no invalid move (the expert dialogues);
+   sides that closed a deal with at least half of the surplus, and those that closed none where there were no gains
+   from trade (the honest exit), without an invalid move (the expert dialogues);
 3. `training/sft.py` (configs/sft/tiny-cpu.yaml) for `--sft-steps`, then from its adapter
    - GRPO (configs/grpo/tiny-cpu.yaml) for `--grpo-steps`,
    - SFT continued from its last checkpoint for the same `--grpo-steps` more steps (the "more updates" control),
@@ -747,7 +748,7 @@ def main() -> None:
     )
     traces_command = [*haggle, "traces", str(tournament), "--out", str(traces), "--deals-only"]
     times["traces"] = run(
-        [*traces_command, "--min-surplus-share", "0.5", "--no-violations"],
+        [*traces_command, "--min-surplus-share", "0.5", "--no-violations", "--no-deal-without-gains"],
         "traces",
         traces / "dataset_dict.json",
     )

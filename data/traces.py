@@ -76,6 +76,9 @@ class TraceFilters:
     tier_names: tuple[str, ...] | None = None
     deals_only: bool = False
     min_surplus_share: float | None = None  # the side's share of the available gains (no gains = dropped)
+    # also keep sides that closed no deal where there were no gains (v <= c), other than by their own forfeit:
+    # the right call there, which data filtered to good deals never show (the model then learns no honest exit)
+    no_deal_without_gains: bool = False
     no_violations: bool = False  # drop sides that made an invalid move
     dedupe: bool = True  # identical conversations are kept once
     include_reasoning: bool = True  # keep reasoning as `reasoning_content` of the assistant turns
@@ -126,12 +129,20 @@ def replay_conversation(record: dict[str, Any], role: Role, include_reasoning: b
 def _keep(record: dict[str, Any], role: str, filters: TraceFilters) -> bool:
     outcome = Outcome.from_dict(record["outcome"])
     share = outcome.surplus_share(role)  # type: ignore[arg-type]
+    right_exit = (
+        filters.no_deal_without_gains
+        and not outcome.deal
+        and outcome.available_gains <= 0
+        and not (outcome.end_reason == "forfeit" and outcome.ended_by == role)
+    )
+    good_deal = (not filters.deals_only or outcome.deal) and (
+        filters.min_surplus_share is None or (share is not None and share >= filters.min_surplus_share)
+    )
     return (
         role in filters.roles
         and (filters.agents is None or record["agents"][role]["name"] in filters.agents)
         and (filters.tier_names is None or record["scenario"]["price_tier"] in filters.tier_names)
-        and (not filters.deals_only or outcome.deal)
-        and (filters.min_surplus_share is None or (share is not None and share >= filters.min_surplus_share))
+        and (right_exit or good_deal)
         and (not filters.no_violations or outcome.violations.get(role, 0) == 0)
     )
 

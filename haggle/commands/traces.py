@@ -24,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--min-surplus-share", type=float, help="keep sides that captured at least this share"
     )
+    parser.add_argument(
+        "--no-deal-without-gains",
+        action="store_true",
+        help="also keep sides that closed no deal where there were no gains from trade (the right call there)",
+    )
     parser.add_argument("--no-violations", action="store_true", help="drop sides that made an invalid move")
     parser.add_argument("--keep-duplicates", action="store_true", help="keep identical conversations")
     parser.add_argument("--no-reasoning", action="store_true", help="drop the models' reasoning")
@@ -49,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         tier_names=tuple(args.tiers) if args.tiers else None,
         deals_only=args.deals_only,
         min_surplus_share=args.min_surplus_share,
+        no_deal_without_gains=args.no_deal_without_gains,
         no_violations=args.no_violations,
         dedupe=not args.keep_duplicates,
         include_reasoning=not args.no_reasoning,

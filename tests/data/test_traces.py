@@ -107,6 +107,30 @@ def test_filters_select_what_they_say(scripted_run):
         assert record["outcome"]["buyer_surplus_share"] >= 0.5
 
 
+def test_the_right_exit_is_kept_beside_the_good_deals_when_asked(scripted_run, tmp_path):
+    """Deals-only data never show leaving a trade that has no gains, so a model trained on them has no honest exit
+    (the learning study's GRPO learned to forfeit instead). `--no-deal-without-gains` adds exactly those sides."""
+    records = list(EpisodeStore(scripted_run).records())
+    good_deals = TraceFilters(deals_only=True, min_surplus_share=0.5, no_violations=True)
+    with_exits = TraceFilters(
+        deals_only=True, min_surplus_share=0.5, no_violations=True, no_deal_without_gains=True
+    )
+    deals = examples_from_records(records, good_deals)
+    both = examples_from_records(records, with_exits)
+    assert all(example in both for example in deals)
+    added = [example for example in both if example not in deals]
+    assert added
+    for example in added:
+        outcome = next(r for r in records if r["episode_id"] == example["episode_id"])["outcome"]
+        scenario = next(r for r in records if r["episode_id"] == example["episode_id"])["scenario"]
+        assert not outcome["deal"] and scenario["buyer_value"] <= scenario["seller_cost"]
+        assert not (outcome["end_reason"] == "forfeit" and outcome["ended_by"] == example["role"])
+    main(
+        ["traces", str(scripted_run), "--out", str(tmp_path / "t"), "--deals-only", "--no-deal-without-gains"]
+    )
+    assert len(load_from_disk(str(tmp_path / "t"))["train"]) > 0
+
+
 def test_the_trace_is_exactly_the_chat_the_llm_agent_held(chat_server, endpoint_agent, tmp_path):
     """What SFT trains on is what the agent saw, reasoning, violations and error replies included."""
     faults = FaultPlan(at={1: "think", 2: "garbage", 3: "malformed", 4: "text_call"})
