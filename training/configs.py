@@ -179,7 +179,7 @@ class GRPOScriptArguments:
         default=_SHAPING.truncated_value,
         metadata={
             "help": "surplus_share: the value of an episode cut by the token or tool-turn budget while the model "
-            "was still playing (unset: not scored, masked)."
+            "was still playing, below any outcome (unset: not scored, masked)."
         },
     )
     violation_penalty: float = field(

@@ -12,8 +12,11 @@ Two families, picked by name in the config (`reward_funcs`), or any function by 
   moves, is worth `unfinished_value`, below any finished outcome: otherwise a weak policy learns that quitting
   beats a bad deal (seen on the tiny model: with quitting no worse than a loss deal, GRPO collapsed to stopping at
   once; with a forfeit worth only its violations, -0.3, GRPO learned to forfeit: benchmarks/learning_study.py, seed
-  1, forfeits 0.12 -> 0.24 of episodes over 30 steps). The honest exit is `walk_away`, worth `no_deal_value`. An episode cut by the token or tool-turn budget
-  while the model was still playing is not quitting: it is worth `truncated_value` (None: not scored, masked).
+  1, forfeits 0.12 -> 0.24 of episodes over 30 steps). The honest exit is `walk_away`, worth `no_deal_value`.
+  An episode cut by the token or tool-turn budget while the model was still playing is worth `truncated_value`,
+  also below any finished outcome by default: the start-up budget check fits the longest legitimate episode, so a
+  cut episode wrote too much, and priced above a loss deal, rambling would be the next way out of one (None: not
+  scored, masked — no push either way, but an evaluation then drops those episodes).
   `length_penalty` charges for the share of the round limit used.
 - `clipped_surplus` (the published preset, Bergemann et al. 2026, arXiv:2604.16472): (v - p)/|v - c| for a
   buyer and (p - c)/|v - c| for a seller, clipped to [-1, 1]; 0 for no deal; -1 for any format or budget
@@ -58,7 +61,7 @@ class RewardShaping:
 
     no_deal_value: float = 0.0
     unfinished_value: float = -2.0
-    truncated_value: float | None = -1.0
+    truncated_value: float | None = -2.0
     violation_penalty: float = 0.1
     irrational_deal_penalty: float = 0.5
     length_penalty: float = 0.0
@@ -69,6 +72,11 @@ class RewardShaping:
             raise ValueError(
                 f"unfinished_value ({self.unfinished_value}) must be below the worst finished outcome, a deal at a "
                 f"loss ({worst_deal}): otherwise the policy learns to stop calling tools instead of negotiating"
+            )
+        if self.truncated_value is not None and self.truncated_value >= worst_deal:
+            raise ValueError(
+                f"truncated_value ({self.truncated_value}) must be below the worst finished outcome, a deal at a "
+                f"loss ({worst_deal}), or unset (masked): otherwise writing past the budget is a way out of a bad deal"
             )
 
 

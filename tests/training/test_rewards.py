@@ -154,7 +154,7 @@ def constant_reward(environments, **kwargs):
     return [7.0] * len(environments)
 
 
-def test_a_failed_opponent_voids_the_rollout_and_truncation_is_not_quitting():
+def test_a_failed_opponent_voids_the_rollout_and_truncation_is_told_from_quitting():
     unfinished = game()
     played = [Played(deal_at(90.0), "buyer", ConnectionError("down")), Played(unfinished, "buyer")]
     shaped, published = get_reward_funcs(["surplus_share", "clipped_surplus"], DEFAULT)
@@ -166,3 +166,18 @@ def test_a_failed_opponent_voids_the_rollout_and_truncation_is_not_quitting():
     assert published(environments=played)[0] is None
     masked = RewardShaping(truncated_value=None)
     assert surplus_share_score(unfinished, "buyer", masked, truncated=True) is None
+    assert (
+        surplus_share_score(unfinished, "buyer", RewardShaping(truncated_value=-3.0), truncated=True) == -3.0
+    )
+
+
+def test_writing_past_the_budget_is_no_way_out_of_a_bad_deal():
+    """At -1.0 (the old default) a cut episode beat a deal at a loss (-1.5): once forfeiting cost -2.3, rambling to
+    the token budget would have been the cheapest exit. The start-up budget check fits the longest legitimate
+    episode, so a cut one wrote too much."""
+    worst_deal = surplus_share_score(deal_at(1000.0), "buyer", DEFAULT)
+    assert DEFAULT.truncated_value is not None and DEFAULT.truncated_value < worst_deal
+    with pytest.raises(
+        ValueError, match="truncated_value \\(-1.0\\) must be below the worst finished outcome"
+    ):
+        RewardShaping(truncated_value=-1.0)
