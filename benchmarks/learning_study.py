@@ -143,9 +143,7 @@ def score(
         "deal_rate_without_gains": deal if scenario.buyer_value < scenario.seller_cost else None,
         "surplus_share": (share or 0.0) if with_gains else None,
         "losing_deal_rate": float(outcome is not None and outcome.irrational_side == role),
-        "walk_away_rate": float(
-            outcome is not None and outcome.end_reason == "walked_away" and outcome.ended_by == role
-        ),
+        "walk_away_rate": float(outcome is not None and outcome.ended("walked_away", by=role)),
         "valid_turn_rate": valid_turn_rate,
     }
 

@@ -133,7 +133,7 @@ def _keep(record: dict[str, Any], role: str, filters: TraceFilters) -> bool:
         filters.no_deal_without_gains
         and not outcome.deal
         and outcome.available_gains <= 0
-        and not (outcome.end_reason == "forfeit" and outcome.ended_by == role)
+        and not outcome.ended("forfeit", by=role)  # type: ignore[arg-type]
     )
     good_deal = (not filters.deals_only or outcome.deal) and (
         filters.min_surplus_share is None or (share is not None and share >= filters.min_surplus_share)

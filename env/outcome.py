@@ -81,7 +81,11 @@ class Outcome:
         side = self.irrational_side
         if side is None:
             return None
-        return self.end_reason == "accepted" and self.ended_by == side
+        return self.ended("accepted", by=side)
+
+    def ended(self, reason: EndReason, by: Role) -> bool:
+        """Whether `by` ended the game this way: accepted, walked away or forfeited (its own doing, not the other's)."""
+        return self.end_reason == reason and self.ended_by == by
 
     def to_dict(self) -> dict[str, Any]:
         """Stored fields plus the derived metrics, for JSON lines and reports."""

@@ -113,15 +113,13 @@ def cell_stats(
         "mean_rounds_to_deal": summary["mean_rounds_to_deal"],
         "violations_per_episode": summary["violations_per_episode"][role],
         "violation_rate": sum(o.violations.get(role, 0) > 0 for o in outcomes) / count,
-        "forfeits": sum(o.end_reason == "forfeit" and o.ended_by == role for o in outcomes),
+        "forfeits": sum(o.ended("forfeit", by=role) for o in outcomes),
         "irrational_deals": summary["irrational_deals"][role],  # the model traded at a loss
         "irrational_deals_opponent": summary["irrational_deals"][other_role(role)],
         "scenarios_with_zone": len(with_zone),
         "scenarios_without_zone": sum(o.buyer_value < o.seller_cost for o in outcomes),
         "missed_deals": sum(not o.deal for o in with_zone),  # no deal although v > c
-        "walk_aways_when_possible": sum(
-            o.end_reason == "walked_away" and o.ended_by == role for o in with_zone
-        ),
+        "walk_aways_when_possible": sum(o.ended("walked_away", by=role) for o in with_zone),
         "deals_without_zone": sum(o.deal and o.buyer_value < o.seller_cost for o in outcomes),
         "strategy": offer_analytics(played, role),
     }

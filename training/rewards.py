@@ -109,7 +109,7 @@ def surplus_share_score(
         if shaping.truncated_value is None:
             return None
         value = shaping.truncated_value
-    elif outcome is None or (outcome.end_reason == "forfeit" and outcome.ended_by == role):
+    elif outcome is None or outcome.ended("forfeit", by=role):
         value = shaping.unfinished_value
     elif outcome.deal:
         value = normalised_surplus(negotiation, role) * outcome.discount_factor
