@@ -121,8 +121,8 @@ def test_the_right_exit_is_kept_beside_the_good_deals_when_asked(scripted_run, t
     added = [example for example in both if example not in deals]
     assert added
     for example in added:
-        outcome = next(r for r in records if r["episode_id"] == example["episode_id"])["outcome"]
-        scenario = next(r for r in records if r["episode_id"] == example["episode_id"])["scenario"]
+        record = next(r for r in records if r["episode_id"] == example["episode_id"])
+        outcome, scenario = record["outcome"], record["scenario"]
         assert not outcome["deal"] and scenario["buyer_value"] <= scenario["seller_cost"]
         assert not (outcome["end_reason"] == "forfeit" and outcome["ended_by"] == example["role"])
     main(

@@ -48,7 +48,7 @@ def play(result_dir: str, limit: str, *schedules: str) -> None:
             assert rewards == [None if mark == "F" else 1.0 for mark in step]
             record["steps"] += 1
             gather_object(rewards)  # the next step's collectives (TRL gathers the rewards, then generates)
-        finished(record)
+        leave_together()
     except Exception as error:
         record["error"] = f"{type(error).__name__}: {error}"
         raise
@@ -56,7 +56,7 @@ def play(result_dir: str, limit: str, *schedules: str) -> None:
         (Path(result_dir) / f"{rank}.json").write_text(json.dumps(record))
 
 
-def finished(record: dict[str, object]) -> None:
+def leave_together() -> None:
     """Leave together: a process that exits while its peer is still in the last collective or in the rendezvous
     store makes torchrun fail a run that did everything right (seen once in CI on a loaded machine)."""
     import torch.distributed as dist
