@@ -13,7 +13,8 @@ run directory. For every seed, each step is the command a user would run:
    - GRPO with the rewards shuffled across the generation batch, hence across groups (`shuffled_surplus_share`
      below, passed through GRPO's `reward_funcs` as a dotted import path): the "not the reward" control.
 
-Every model (untrained, sft, grpo, sft_continued, grpo_shuffled) then plays the same held-out scenarios, both roles,
+Every model (untrained, sft, grpo, sft_continued, grpo_shuffled; the untrained one for the first seed only unless
+`--untrained-every-seed`) then plays the same held-out scenarios, both roles,
 `--samples` times each with identical sampling seeds, against two opponent blocks: the GRPO config's training mix
 (`opponents`, each scenario drawn by weight) and its `held_out_opponents` (never trained against), the same
 opponent for every model on the same scenario; two ways:
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -94,6 +96,9 @@ METRICS = (
     "valid_turn_rate",
 )
 SHUFFLE_SEED_VARIABLE = "HAGGLE_STUDY_SHUFFLE_SEED"
+# The code that turns an episode into the study's numbers, beside the configs: a study never resumes across a change
+# of the reward or of the SFT data's filter that left the YAML alone.
+RESULT_CODE = (ROOT / "training/rewards.py", ROOT / "data/traces.py")
 
 
 def _config_shaping(config: dict[str, Any]) -> RewardShaping:
@@ -655,6 +660,14 @@ def train_seed(
     }
 
 
+def models_to_play(seed: int, seeds: Sequence[int], untrained_every_seed: bool) -> tuple[str, ...]:
+    """Every model of the first seed; the trained ones of the others unless asked (the untrained model writes to the
+    token budget on every turn: its four cells cost about as much as nine trained ones, for a row that never moves)."""
+    if seed == seeds[0] or untrained_every_seed:
+        return MODELS
+    return tuple(model for model in MODELS if model != "untrained")
+
+
 def played(path: Path, play: Callable[[], list[Scored]]) -> list[Scored]:
     """One model's held-out episodes against one block, stored once: a resumed study reads them back."""
     if path.exists():
@@ -686,6 +699,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument(
+        "--untrained-every-seed",
+        action="store_true",
+        help="play the untrained model of every seed (default: the first seed's only; it is not trained, so "
+        "the training's noise does not apply, and its play costs a quarter of a seed)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="the whole pipeline at minimal size: 1 seed, 2 steps"
     )
     args = parser.parse_args()
@@ -699,14 +718,16 @@ def claim_run_directory(out: Path, args: argparse.Namespace) -> None:
     """A fresh directory, or one this same study (same settings and configs) started: then it resumes."""
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "smoke")}
     settings |= {
-        "configs": {str(path.relative_to(ROOT)): path.read_text() for path in (SFT_CONFIG, GRPO_CONFIG)}
+        "configs": {str(path.relative_to(ROOT)): path.read_text() for path in (SFT_CONFIG, GRPO_CONFIG)},
+        "code": {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in RESULT_CODE},
     }
     manifest = out / "study-settings.json"
     if out.exists() and any(out.iterdir()) and not manifest.exists():
         sys.exit(f"{out} exists and holds no study: give a fresh --out")
     if manifest.exists() and json.loads(manifest.read_text()) != settings:
         sys.exit(
-            f"{out} holds a study with other settings or configs: give a fresh --out, or the same settings"
+            f"{out} holds a study with other settings, configs or reward code: give a fresh --out, "
+            "or the same settings"
         )
     out.mkdir(parents=True, exist_ok=True)
     manifest.write_text(json.dumps(settings, indent=2))
@@ -776,7 +797,8 @@ def main() -> None:
     for seed in args.seeds:
         adapters = train_seed(plan, seed, out, traces, times)
         model = out / f"seed-{seed}" / "tiny-model"
-        for name, adapter in adapters.items():
+        for name in models_to_play(seed, args.seeds, args.untrained_every_seed):
+            adapter = adapters[name]
             for mix in mixes:
                 for mode, play in players.items():
                     path = out / f"seed-{seed}" / "held-out-play" / f"{name}.{mode}.{mix.label}.json"

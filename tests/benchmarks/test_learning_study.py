@@ -22,6 +22,7 @@ from haggle.env.negotiation import Negotiation, offer_call
 from haggle.env.scenario import ROLES, Role, SamplerConfig, ScenarioSampler
 from haggle.training.rewards import RewardShaping, surplus_share_score
 
+from benchmarks import learning_study
 from benchmarks.learning_study import (
     GRPO_CONFIG,
     METRICS,
@@ -36,6 +37,7 @@ from benchmarks.learning_study import (
     claims,
     grpo_improves,
     mcnemar,
+    models_to_play,
     paired_difference,
     parse_args,
     played,
@@ -154,7 +156,7 @@ def test_the_settings_record_both_training_configs(tmp_path, monkeypatch):
 def test_a_directory_of_another_study_or_of_something_else_is_refused(tmp_path, monkeypatch):
     out = tmp_path / "study"
     claim_run_directory(out, study_args(monkeypatch, out, "--smoke"))
-    with pytest.raises(SystemExit, match="other settings or configs: give a fresh --out"):
+    with pytest.raises(SystemExit, match="other settings, configs or reward code: give a fresh --out"):
         claim_run_directory(out, study_args(monkeypatch, out, "--smoke", "--eval-seed", "7"))
     other = tmp_path / "someone-elses"
     other.mkdir()
@@ -162,6 +164,21 @@ def test_a_directory_of_another_study_or_of_something_else_is_refused(tmp_path, 
     with pytest.raises(SystemExit, match="holds no study: give a fresh --out"):
         claim_run_directory(other, study_args(monkeypatch, other, "--smoke"))
     assert not (other / "study-settings.json").exists()
+
+
+def test_a_change_of_the_reward_code_is_refused_as_a_change_of_config_is(tmp_path, monkeypatch):
+    """A reward edit that leaves the YAML alone must not resume a study across two rewards."""
+    reward = tmp_path / "rewards.py"
+    reward.write_text(Path(ROOT / "training/rewards.py").read_text())
+    monkeypatch.setattr(learning_study, "RESULT_CODE", (reward,))
+    out = tmp_path / "study"
+    claim_run_directory(out, study_args(monkeypatch, out, "--smoke"))
+    claim_run_directory(out, study_args(monkeypatch, out, "--smoke"))  # the same code resumes
+    reward.write_text(
+        reward.read_text().replace("unfinished_value: float = -2.0", "unfinished_value: float = -1.0")
+    )
+    with pytest.raises(SystemExit, match="reward code: give a fresh --out"):
+        claim_run_directory(out, study_args(monkeypatch, out, "--smoke"))
 
 
 def test_a_step_runs_once_and_is_skipped_once_its_output_exists(tmp_path):
@@ -237,6 +254,13 @@ def test_the_shuffled_control_permutes_rewards_among_scored_rollouts_only():
             sorted(r for r in rewards if r is not None)
         )
     assert any(shuffled != rewards for shuffled in permutations), "every batch came back unshuffled"
+
+
+def test_the_untrained_model_plays_for_the_first_seed_only_unless_asked():
+    trained = tuple(model for model in MODELS if model != "untrained")
+    assert models_to_play(3, [3, 4, 5], untrained_every_seed=False) == MODELS
+    assert models_to_play(4, [3, 4, 5], untrained_every_seed=False) == trained
+    assert models_to_play(5, [3, 4, 5], untrained_every_seed=True) == MODELS
 
 
 # -- the statistics and the claim rule ----------------------------------------------------------------------------
