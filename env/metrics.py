@@ -7,8 +7,14 @@ from statistics import fmean
 from typing import Any
 
 import numpy as np
-from haggle.env.outcome import Outcome, concession_per_offer, first_offer_ratio, normalised_gains
-from haggle.env.scenario import ROLES, Scenario
+from haggle.env.outcome import (
+    Outcome,
+    concession_per_offer,
+    first_offer_ratio,
+    normalised_gains,
+    normalised_surplus,
+)
+from haggle.env.scenario import ROLES, Role, Scenario
 
 Played = tuple[Scenario, Outcome]
 
@@ -18,6 +24,20 @@ def pooled_efficiency(realised: np.ndarray, available: np.ndarray) -> float:
     intervals resample, on gains already in prior widths (`normalised_gains`)."""
     total = float(available.sum())
     return float(realised.sum()) / total if total > 0 else float("nan")
+
+
+def share_rows(sides: Iterable[tuple[Scenario, Outcome, Role]]) -> np.ndarray:
+    """One row per episode and side: that side's discounted surplus and the available gains, in prior widths."""
+    return np.array([normalised_surplus(o, s, role) for s, o, role in sides], dtype=float).reshape(-1, 2)
+
+
+def pooled_share(sides: Iterable[tuple[Scenario, Outcome, Role]]) -> float | None:
+    """The sides' surplus summed over their episodes over the available gains summed, in prior widths so tiers
+    pool: their share of the gains from trade there were (None without any). Unlike the mean of per-episode shares
+    (`surplus_share_unconditional`) it has no heavy tail: a loss where there were almost no gains is a share like
+    -100 but a small amount of surplus. The estimand of theory's `buyer_share` / `seller_share` on the same draws."""
+    rows = share_rows(sides)
+    return _ratio(float(rows[:, 0].sum()), float(rows[:, 1].sum()))
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -60,6 +80,7 @@ def summarise(played: Sequence[Played]) -> dict[str, Any]:
         "surplus_share_unconditional": {
             role: _mean(o.surplus_share(role) for o in with_zone) for role in ROLES
         },
+        "share_of_gains": {role: pooled_share((s, o, role) for s, o in played) for role in ROLES},
         "efficient_trade_rate": _rate(len(zone_deals), len(with_zone)),
         "correct_walk_away_rate": _rate(sum(not o.deal for o in without_zone), len(without_zone)),
         "irrational_deals": {

@@ -142,3 +142,10 @@ def normalised_gains(outcome: Outcome, scenario: Scenario) -> tuple[float, float
     gains are discounted by δ^(rounds-1)."""
     width = prior_width(scenario.value_low, scenario.value_high)
     return outcome.discounted_gains / width, outcome.available_gains / width
+
+
+def normalised_surplus(outcome: Outcome, scenario: Scenario, role: Role) -> tuple[float, float]:
+    """(`role`'s discounted surplus, available gains) in prior widths: summed over episodes, their ratio is the
+    side's share of the gains from trade there were (a loss counts, no deal is 0)."""
+    width = prior_width(scenario.value_low, scenario.value_high)
+    return outcome.surplus(role) * outcome.discount_factor / width, outcome.available_gains / width

@@ -3,8 +3,9 @@ beside what theory says on the same scenarios; written as eval.json (schema `hag
 
 Point estimates come from `env.metrics.summarise`, the function `haggle simulate` prints, on the episodes in
 scenario order, so an eval of a scripted model reproduces `haggle simulate` on the same config and seed exactly.
-Intervals: Wilson for deal rates; percentile bootstrap over episodes for surplus shares and for efficiency (realised
-over available gains, both in prior widths so tiers pool). Theory comes from `eval.theory` on the eval's own draws,
+Intervals: Wilson for deal rates; percentile bootstrap over episodes for surplus shares, for the pooled share of
+gains (the model's surplus over the gains there were) and for efficiency (realised over available gains), the last
+two in prior widths so tiers pool. Theory comes from `eval.theory` on the eval's own draws,
 each put on the unit square of its public prior.
 
 eval.json (`haggle.eval/1`): `model`, `opponents`, `config` (as run), `tiers` (the config's, then "all"),
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
-from haggle.env.metrics import Played, pooled_efficiency, summarise
+from haggle.env.metrics import Played, pooled_efficiency, share_rows, summarise
 from haggle.env.outcome import EndReason, Outcome, normalised_gains
 from haggle.env.scenario import Role, Scenario, other_role
 from haggle.eval import stats
@@ -55,18 +56,31 @@ def _mean_ci(values: Sequence[float | None], resamples: int, seed: int) -> list[
     return [interval.low, interval.high]
 
 
-def _efficiency_ci(played: Sequence[Played], resamples: int, seed: int) -> list[float] | None:
-    gains = np.array([normalised_gains(outcome, scenario) for scenario, outcome in played], dtype=float)
-    if gains[:, 1].sum() <= 0:
+def _pooled_ratio(
+    rows: np.ndarray, resamples: int, seed: int, bounds: tuple[float, float] | None
+) -> list[float] | None:
+    """Bootstrap interval of Σ part / Σ available gains over episodes (rows: part, available, both in prior
+    widths); None where no episode had gains."""
+    if rows[:, 1].sum() <= 0:
         return None
     interval = stats.bootstrap_ci(
-        gains,
-        lambda rows: pooled_efficiency(rows[:, 0], rows[:, 1]),
+        rows,
+        lambda sample: pooled_efficiency(sample[:, 0], sample[:, 1]),
         resamples=resamples,
         seed=seed,
-        bounds=(0.0, 1.0),
+        bounds=bounds,
     )
     return [interval.low, interval.high]
+
+
+def _efficiency_ci(played: Sequence[Played], resamples: int, seed: int) -> list[float] | None:
+    gains = np.array([normalised_gains(outcome, scenario) for scenario, outcome in played], dtype=float)
+    return _pooled_ratio(gains, resamples, seed, bounds=(0.0, 1.0))
+
+
+def _share_of_gains_ci(played: Sequence[Played], role: Role, resamples: int, seed: int) -> list[float] | None:
+    rows = share_rows((scenario, outcome, role) for scenario, outcome in played)
+    return _pooled_ratio(rows, resamples, seed, bounds=None)  # a loss can go below 0
 
 
 def _rate_ci(outcomes: Sequence[Outcome]) -> tuple[float | None, list[float] | None]:
@@ -108,6 +122,9 @@ def cell_stats(
         "surplus_share_unconditional_ci": _mean_ci(
             [o.surplus_share(role) for o in with_zone], resamples, seed
         ),
+        # its share of all the gains there were (`env.metrics.pooled_share`): no heavy tail, theory's estimand
+        "share_of_gains": summary["share_of_gains"][role],
+        "share_of_gains_ci": _share_of_gains_ci(played, role, resamples, seed),
         "efficiency": summary["efficiency"],
         "efficiency_ci": _efficiency_ci(played, resamples, seed),
         "mean_rounds_to_deal": summary["mean_rounds_to_deal"],
@@ -175,13 +192,13 @@ def _end_reasons(counts: dict[str, int]) -> str:
 def _results_table(cells: list[dict[str, Any]]) -> str:
     return table(
         ["opponent", "role", "tier", "n", "deal rate [95%]", "share given deal [95%]", "share, all [95%]",
-         "efficiency [95%]", "rounds", "violations/ep", "irrational", "missed deals", "walk-aways",
+         "share of gains, pooled [95%]", "efficiency [95%]", "rounds", "violations/ep", "irrational", "missed deals", "walk-aways",
          "no-zone deals"],
         [
             [c["opponent"], c["role"], c["tier"], str(c["episodes"]), ci(c["deal_rate"], c["deal_rate_ci"]),
              ci(c["surplus_share"], c["surplus_share_ci"]),
              ci(c["surplus_share_unconditional"], c["surplus_share_unconditional_ci"]),
-             ci(c["efficiency"], c["efficiency_ci"]), num(c["mean_rounds_to_deal"], 2),
+             ci(c["share_of_gains"], c["share_of_gains_ci"]), ci(c["efficiency"], c["efficiency_ci"]), num(c["mean_rounds_to_deal"], 2),
              num(c["violations_per_episode"], 2), str(c["irrational_deals"]),
              _count(c["missed_deals"], c["scenarios_with_zone"]), str(c["walk_aways_when_possible"]),
              _count(c["deals_without_zone"], c["scenarios_without_zone"])]
@@ -219,6 +236,7 @@ def _theory_table(by_tier_theory: dict[str, Any]) -> str:
     for tier, benchmarks in by_tier_theory.items():
         ref = reference_points(benchmarks)
         nash, proposer = ref["nash_share"], ref["random_proposer_share"]
+        pooled = ref["random_proposer_share_of_gains"]
         double_auction = (
             f"{ci(ref['chatterjee_samuelson_efficiency'], ref['chatterjee_samuelson_efficiency_ci'])} "
             f"({num(ref['chatterjee_samuelson_trade_rate'])})"
@@ -231,12 +249,14 @@ def _theory_table(by_tier_theory: dict[str, Any]) -> str:
              f"({num(ref['best_posted_price_trade_rate'])})",
              f"{num(nash['buyer'])} / {num(nash['seller'])}",
              f"{num(proposer['buyer'])} / {num(proposer['seller'])} "
-             f"({ci(ref['random_proposer_efficiency'], ref['random_proposer_efficiency_ci'])})"]
+             f"({ci(ref['random_proposer_efficiency'], ref['random_proposer_efficiency_ci'])})",
+             f"{ci(pooled['buyer'], pooled['buyer_ci'])} / {ci(pooled['seller'], pooled['seller_ci'])}"]
         )  # fmt: skip
     return table(
         ["tier", "draws", "first-best trade rate", "k-double auction k=½ efficiency [95%] (trade)",
          "best posted price efficiency [95%] (trade)", "Nash split buyer / seller",
-         "random proposer buyer / seller (efficiency [95%])"],
+         "random proposer buyer / seller (efficiency [95%])",
+         "random proposer share of gains, pooled: buyer / seller [95%]"],
         lines,
     )  # fmt: skip
 
@@ -265,9 +285,11 @@ def format_markdown(data: dict[str, Any]) -> str:
         f"{', '.join(data['opponents'])} in both roles; {config['episodes']} scenarios per opponent and role, "
         f"seed {config['seed']}; {data['episodes_stored']}/{data['episodes_planned']} episodes stored.",
         "## Results per opponent, role and tier",
-        "Role is the model's. Deal rate with a Wilson 95% interval; the model's share of the gains from trade "
-        "among deals and over all scenarios with gains (no deal = 0), and efficiency (realised over available "
-        "gains), with bootstrap 95% intervals. Irrational: deals at a loss to the model; missed deals: no deal "
+        "Role is the model's. Deal rate with a Wilson 95% interval; the model's share of the gains from trade: "
+        "the mean of per-episode shares among deals and over all scenarios with gains (no deal = 0; a loss where "
+        "there were almost no gains weighs like -100, so read these with the pooled one), and pooled: its surplus "
+        "summed over every episode over the gains there were, both in prior widths (a loss counts; theory's "
+        "estimand); efficiency: realised over available gains; bootstrap 95% intervals over episodes. Irrational: deals at a loss to the model; missed deals: no deal "
         "although v > c; walk-aways: the model left although v > c; no-zone deals: deals although v < c, over the scenarios with v < c (ties v = c in neither count).",
         _results_table(data["cells"]),
         "## Strategy",
@@ -298,8 +320,10 @@ def format_markdown(data: dict[str, Any]) -> str:
         _prior_line(data["theory"]),
         "Below, Monte Carlo on these scenarios' draws, each on the unit square of its public prior, with every "
         "rule (posted price, take-it-or-leave-it offers) fixed on the prior, not on these draws; normal 95% "
-        "intervals over draws, clipped to [0, 1]. Shares are means of per-scenario shares over scenarios with "
-        "gains (no deal = 0), like the model's unconditional share. See docs/theory.md.",
+        "intervals over draws (efficiencies clipped to [0, 1]). The Nash and random-proposer splits are means of "
+        "per-scenario shares over scenarios with gains (no deal = 0), like the model's unconditional share; the "
+        "pooled random-proposer shares are total surplus over total gains, like the model's pooled share. See "
+        "docs/theory.md.",
         _theory_table(data["theory"]),
     ]
     if data.get("plots"):

@@ -144,6 +144,14 @@ def reference_points(benchmarks: dict[str, Any]) -> dict[str, Any]:
         name: {"buyer": found[name]["buyer_share_per_draw"], "seller": found[name]["seller_share_per_draw"]}
         for name in ("nash_bargaining", "random_proposer")
     }
+    proposer = found["random_proposer"]
+    # pooled shares (total surplus over total gains), the estimand of a model's share of gains
+    pooled = {
+        "buyer": proposer["buyer_share"],
+        "buyer_ci": proposer["buyer_share_ci"],
+        "seller": proposer["seller_share"],
+        "seller_ci": proposer["seller_share_ci"],
+    }
     double_auction = found.get("chatterjee_samuelson") or {}
     return {
         "first_best_trade_rate": found["first_best"]["trade_rate"],
@@ -156,6 +164,7 @@ def reference_points(benchmarks: dict[str, Any]) -> dict[str, Any]:
         "best_posted_price_trade_rate": found["best_posted_price"]["trade_rate"],
         "nash_share": shares["nash_bargaining"],
         "random_proposer_share": shares["random_proposer"],
+        "random_proposer_share_of_gains": pooled,
         "random_proposer_efficiency": found["random_proposer"]["efficiency"],
         "random_proposer_trade_rate": found["random_proposer"]["trade_rate"],
     }

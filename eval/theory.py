@@ -69,6 +69,9 @@ class Benchmark:
     # unconditional share, so reference lines beside a model's points use these
     buyer_share_per_draw: float | None = None
     seller_share_per_draw: float | None = None
+    # the pooled shares' intervals (delta method, as efficiency's): the reference of a model's pooled share
+    buyer_share_ci: tuple[float, float] | None = None
+    seller_share_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -331,26 +334,34 @@ def summarise_mechanism(
     price: float | None = None,
 ) -> Benchmark:
     """Aggregate per-draw outcomes, with normal-approximation intervals: the mean gains from their standard
-    error, efficiency (a ratio of means) by the delta method. Intervals cover the draw-to-draw noise only; a price
+    error, efficiency and the pooled shares (ratios of means) by the delta method. Intervals cover the draw-to-draw noise only; a price
     chosen on the same draws (`best_posted_price`) is optimistic on top (see `monte_carlo_benchmarks`)."""
     v, c = _draws(buyer_values, seller_costs)
     available = np.maximum(v - c, 0.0)
     draws, total_available = len(v), float(available.sum())
     z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
     mean_gains = float(outcomes.gains.mean())
-    efficiency = efficiency_ci = gains_ci = None
+    gains_ci = None
     if draws > 1:
         half = z * float(outcomes.gains.std(ddof=1)) / math.sqrt(draws)
         gains_ci = (mean_gains - half, mean_gains + half)
-    if total_available > 0:
-        efficiency = float(outcomes.gains.sum()) / total_available
-        if draws > 1:
-            residual = outcomes.gains - efficiency * available
-            half = z * float(residual.std(ddof=1)) / math.sqrt(draws) / float(available.mean())
-            efficiency_ci = (efficiency - half, efficiency + half)
 
-    def share(surplus: Array | None) -> float | None:
-        return None if surplus is None or total_available <= 0 else float(surplus.sum()) / total_available
+    def ratio(part: Array | None) -> tuple[float | None, tuple[float, float] | None]:
+        """Σ part / Σ available gains, with its delta-method interval (a ratio of means)."""
+        if part is None or total_available <= 0:
+            return None, None
+        value = float(part.sum()) / total_available
+        if draws < 2:
+            return value, None
+        residual = part - value * available
+        half = z * float(residual.std(ddof=1)) / math.sqrt(draws) / float(available.mean())
+        return value, (value - half, value + half)
+
+    efficiency, efficiency_ci = ratio(outcomes.gains)
+    (buyer_share, buyer_share_ci), (seller_share, seller_share_ci) = (
+        ratio(outcomes.buyer_surplus),
+        ratio(outcomes.seller_surplus),
+    )
 
     def per_draw(surplus: Array | None) -> float | None:
         with_gains = available > 0
@@ -364,8 +375,8 @@ def summarise_mechanism(
         name=name,
         efficiency=efficiency,
         trade_rate=float(outcomes.trade.mean()),
-        buyer_share=share(outcomes.buyer_surplus),
-        seller_share=share(outcomes.seller_surplus),
+        buyer_share=buyer_share,
+        seller_share=seller_share,
         mean_gains=mean_gains,
         mean_buyer_surplus=None if outcomes.buyer_surplus is None else float(outcomes.buyer_surplus.mean()),
         mean_seller_surplus=None
@@ -377,6 +388,8 @@ def summarise_mechanism(
         price=None if price is None or np.isnan(price) else float(price),
         buyer_share_per_draw=per_draw(outcomes.buyer_surplus),
         seller_share_per_draw=per_draw(outcomes.seller_surplus),
+        buyer_share_ci=buyer_share_ci,
+        seller_share_ci=seller_share_ci,
     )
 
 

@@ -23,6 +23,9 @@ from typing import Any
 
 from haggle.commands.configs import resolve_config
 from haggle.env.config_loading import ConfigError, build, load_yaml, refuse_unknown
+from haggle.env.metrics import pooled_share
+from haggle.env.outcome import Outcome
+from haggle.env.scenario import Scenario
 
 STAGES: tuple[str, ...] = ("tiny_model", "tournament", "traces", "sft", "grpo", "eval")
 STATE_NAME = "pipeline.json"
@@ -115,7 +118,7 @@ class ModelScore:
     loss_deals: int  # deals at a loss to the model: a deal rate is only good news without these
     share_of_gains: (
         float | None
-    )  # mean share of the gains over scenarios with gains (no deal = 0); None: none
+    )  # the model's surplus over the gains there were (`pooled_share`); None: no gains
 
 
 def score_eval_run(run_dir: Path) -> ModelScore:
@@ -132,16 +135,13 @@ def score_eval_run(run_dir: Path) -> ModelScore:
         )
     turns = sum(turn["role"] == role for role, record in played for turn in record["turns"])
     invalid = sum(record["outcome"]["violations"][role] for role, record in played)
-    with_gains = [(role, r["outcome"]) for role, r in played if r["outcome"]["available_gains"] > 0]
     return ModelScore(
         episodes=len(played),
         valid_moves=1 - invalid / turns if turns else 0.0,
         deal_rate=sum(record["outcome"]["deal"] for _, record in played) / len(played),
         loss_deals=sum(record["outcome"]["irrational_side"] == role for role, record in played),
-        share_of_gains=(
-            sum(outcome[f"{role}_surplus_share"] or 0.0 for role, outcome in with_gains) / len(with_gains)
-            if with_gains
-            else None
+        share_of_gains=pooled_share(
+            (Scenario.from_dict(r["scenario"]), Outcome.from_dict(r["outcome"]), role) for role, r in played
         ),
     )
 

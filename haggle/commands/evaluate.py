@@ -145,7 +145,7 @@ def _netrc_login() -> bool:
 
 WANDB_COLUMNS = (
     "opponent", "role", "tier", "episodes", "deal_rate", "surplus_share", "surplus_share_unconditional",
-    "efficiency", "mean_rounds_to_deal", "violations_per_episode", "irrational_deals", "missed_deals",
+    "share_of_gains", "efficiency", "mean_rounds_to_deal", "violations_per_episode", "irrational_deals", "missed_deals",
 )  # fmt: skip
 
 
@@ -171,7 +171,7 @@ def _log_to_wandb(data: dict[str, Any], out_dir: Path) -> None:
                 f"{cell['opponent']}/{cell['role']}/{key}": cell[key]
                 for cell in data["cells"]
                 if cell["tier"] == "all"
-                for key in ("deal_rate", "surplus_share_unconditional", "efficiency")
+                for key in ("deal_rate", "surplus_share_unconditional", "share_of_gains", "efficiency")
             }
         )
     finally:

@@ -10,6 +10,7 @@ from haggle.env.outcome import Outcome, normalised_gains
 from haggle.env.scenario import SamplerConfig, ScenarioSampler
 from haggle.eval import stats
 from haggle.eval.eval_report import build_eval, cell_stats, format_markdown
+from haggle.eval.formatting import ci
 from haggle.eval.references import reference_points, theory_by_tier
 
 SAMPLER = ScenarioSampler(SamplerConfig(tiers=[100.0], domains=["abstract"]))
@@ -30,6 +31,22 @@ def episode(buyer_value, seller_cost, price=None, end_reason="round_limit", ende
         violations=violations or {},
     )
     return scenario, outcome
+
+
+def test_the_pooled_share_of_gains_has_no_heavy_tail():
+    """A loss where there were almost no gains (v - c = 0.01, the buyer pays 10 over its value) is a per-episode
+    share of -999: the mean share is about -499 and says nothing. Pooled, it is 10 of money against 80 of gains."""
+    played = [episode(100.01, 100.0, price=110.0), episode(140.0, 60.0, price=100.0)]
+    buyer, seller = (cell_stats(played, role, resamples=500) for role in ("buyer", "seller"))
+    assert buyer["surplus_share_unconditional"] == pytest.approx((-9.99 / 0.01 + 0.5) / 2)
+    assert buyer["share_of_gains"] == pytest.approx((-9.99 + 40.0) / 80.01)
+    assert seller["share_of_gains"] == pytest.approx((10.0 + 40.0) / 80.01)
+    # the two sides' shares add up to the efficiency, as theory's buyer_share + seller_share do
+    assert buyer["share_of_gains"] + seller["share_of_gains"] == pytest.approx(buyer["efficiency"])
+    low, high = buyer["share_of_gains_ci"]
+    assert (
+        low <= buyer["share_of_gains"] <= high and low < 0
+    )  # resamples of the loss alone: -999; bounds do not clip
 
 
 def test_a_cell_has_the_numbers_its_episodes_imply():
@@ -219,7 +236,14 @@ def test_markdown_has_one_row_per_cell_and_the_theory_table(scripted_eval):
     results = markdown.split("## Results per opponent, role and tier")[1].split("## Strategy")[0]
     rows = [line for line in results.splitlines() if line.startswith(("| conceder", "| tit_for_tat"))]
     assert len(rows) == 16
+    first = scripted_eval["cells"][0]
+    assert "share of gains, pooled [95%]" in results
+    assert f"| {ci(first['share_of_gains'], first['share_of_gains_ci'])} |" in rows[0]
     assert "## Theory on the same scenarios" in markdown and "| all | 24 |" in markdown
+    pooled = reference_points(scripted_eval["theory"]["all"])["random_proposer_share_of_gains"]
+    assert (
+        f"{ci(pooled['buyer'], pooled['buyer_ci'])} / {ci(pooled['seller'], pooled['seller_ci'])}" in markdown
+    )
 
 
 def test_theory_is_a_level_at_each_tier_from_the_prior_where_draws_are_few(scripted_eval):

@@ -152,6 +152,11 @@ def test_monte_carlo_agrees_with_the_closed_form_within_its_own_interval(unit_be
     assert low <= exact.mean_gains <= high
     low, high = estimated.efficiency_ci
     assert low <= exact.efficiency <= high
+    for side in ("buyer", "seller"):  # the pooled shares, where the mechanism sets a price
+        share, share_ci = getattr(estimated, f"{side}_share"), getattr(estimated, f"{side}_share_ci")
+        assert (share is None) == (share_ci is None) == (getattr(exact, f"{side}_share") is None)
+        if share_ci is not None:
+            assert share_ci[0] <= getattr(exact, f"{side}_share") <= share_ci[1]
     assert estimated.trade_rate == pytest.approx(exact.trade_rate, abs=0.005)
     assert estimated.draws == DRAWS
 
@@ -164,6 +169,20 @@ def test_monte_carlo_intervals_cover_the_closed_form_about_95_percent_of_the_tim
         outcome = theory.chatterjee_samuelson_outcomes(values, costs, 0, 1)
         low, high = theory.summarise_mechanism("cs", outcome, values, costs).efficiency_ci
         covered.append(low <= theory.CS_EFFICIENCY <= high)
+    assert 0.9 <= np.mean(covered) <= 0.99
+
+
+def test_pooled_share_intervals_cover_the_closed_form_about_95_percent_of_the_time():
+    """The random proposer's buyer keeps 3/8 of all the gains on U[0, 1]² (per draw: 1/4)."""
+    rng = np.random.default_rng(12)
+    exact = theory.random_proposer_uniform().buyer_share
+    covered = []
+    for _ in range(200):
+        values, costs = rng.random(2000), rng.random(2000)
+        outcome = theory.random_proposer_outcomes(values, costs, 0, 1)
+        low, high = theory.summarise_mechanism("rp", outcome, values, costs).buyer_share_ci
+        covered.append(low <= exact <= high)
+    assert exact == pytest.approx(3 / 8)
     assert 0.9 <= np.mean(covered) <= 0.99
 
 

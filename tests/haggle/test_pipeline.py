@@ -72,6 +72,24 @@ def test_eval_plays_the_untrained_sft_and_grpo_models_on_the_same_scenarios(tmp_
     )  # stderr is not a terminal under pytest: no carriage returns in logs
 
 
+def share_of_gains_by_hand(run_dir: Path) -> float:
+    """The model's discounted surplus over the gains there were, both in prior widths, from the stored records."""
+    from haggle.eval.eval_run import load_run
+
+    surplus = gains = 0.0
+    for records in load_run(run_dir).records.values():
+        for record in records:
+            outcome, scenario = record["outcome"], record["scenario"]
+            width = scenario["value_high"] - scenario["value_low"]
+            value, cost, price = outcome["buyer_value"], outcome["seller_cost"], outcome["price"]
+            own = 0.0
+            if outcome["deal"]:
+                own = value - price if record["metadata"]["model_role"] == "buyer" else price - cost
+            surplus += own * outcome["discount_factor"] / width
+            gains += max(value - cost, 0.0) / width
+    return surplus / gains
+
+
 def test_the_before_after_table_reads_three_real_eval_runs(tmp_path):
     eval_dir = tmp_path / "eval"
     for model, strategy in zip(EVAL_MODELS, ["posted_price", "conceder", "boulware"], strict=True):
@@ -101,6 +119,7 @@ def test_the_before_after_table_reads_three_real_eval_runs(tmp_path):
             str(score.loss_deals),
             f"{score.share_of_gains:.2f}",  # seed 3 draws scenarios with gains
         ]
+        assert score.share_of_gains == pytest.approx(share_of_gains_by_hand(eval_dir / model))
     with pytest.raises(ValueError, match="not an eval run directory"):
         score_eval_run(tmp_path)
 
