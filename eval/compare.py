@@ -6,7 +6,9 @@ sees the same deals in every run. For each pair of runs (A listed before B; diff
 hypothesis, each the one the paired shape calls for:
 - deal rate: the exact McNemar test on the paired outcomes;
 - surplus share of the model's side (no deal = 0, over scenarios with gains): a paired bootstrap 95% interval of
-  the mean difference and a sign-flip permutation test, exact (all 2^n sign patterns) up to 40 pairs.
+  the mean difference and a sign-flip permutation test, exact (all 2^n sign patterns) up to 40 pairs;
+- beside it, untested: the difference in the pooled share of gains (`env.metrics.pooled_share`), which has no
+  heavy tail, with a paired bootstrap 95% interval.
 With more than two runs, Cochran's Q test of equal deal rates across all of them. The family Holm corrects over is
 declared before any data is seen (`FAMILY`, printed with the table): every test on the tier rows; the "all" rows
 repeat them and are shown without tests, and rows too small for any test to reject say "n too small".
@@ -18,10 +20,10 @@ import json
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from haggle.env.metrics import Played
+from haggle.env.metrics import Played, pooled_efficiency, share_rows
 from haggle.env.scenario import ROLES, Role
 from haggle.eval import stats
 from haggle.eval.eval_report import by_tier, played_of
@@ -60,21 +62,50 @@ def _check_paired(runs: Sequence[EvalRun]) -> None:
             )
 
 
-def _arrays(played: Sequence[Played], role: Role) -> tuple[np.ndarray, np.ndarray]:
-    """Deals (0/1), and the model's share of the gains (no deal = 0; NaN where there were no gains)."""
+class RunArrays(NamedTuple):
+    """One run's paired episodes on a row, in scenario order."""
+
+    deals: np.ndarray  # 0/1
+    shares: np.ndarray  # the model's share of the gains, no deal = 0; NaN where there were no gains
+    surplus: np.ndarray  # the model's discounted surplus, in prior widths (a loss counts)
+    available: np.ndarray  # the gains there were, in prior widths
+
+
+def _arrays(played: Sequence[Played], role: Role) -> RunArrays:
     deals = np.array([outcome.deal for _, outcome in played], dtype=int)
     shares = [outcome.surplus_share(role) for _, outcome in played]
-    return deals, np.array([np.nan if share is None else share for share in shares], dtype=float)
+    rows = share_rows((scenario, outcome, role) for scenario, outcome in played)
+    return RunArrays(
+        deals,
+        np.array([np.nan if share is None else share for share in shares], dtype=float),
+        rows[:, 0],
+        rows[:, 1],
+    )
 
 
-def _pair(
-    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], resamples: int, tested: bool
-) -> dict[str, Any]:
+def _pooled_difference(a: RunArrays, b: RunArrays, resamples: int) -> tuple[float | None, list[float] | None]:
+    """Σ (surplus B − surplus A) / Σ gains on the same scenarios: B − A in the pooled share of gains, with a paired
+    bootstrap over scenarios (each resample keeps a scenario's A, B and gains together)."""
+    gains = a.available.sum()
+    if gains <= 0:
+        return None, None
+    difference = float((b.surplus - a.surplus).sum() / gains)
+    if (a.available > 0).sum() < MIN_SCENARIOS:
+        return difference, None
+    rows = np.column_stack([b.surplus - a.surplus, a.available])
+    interval = stats.bootstrap_ci(
+        rows, lambda sample: pooled_efficiency(sample[:, 0], sample[:, 1]), resamples=resamples
+    )
+    return difference, [interval.low, interval.high]
+
+
+def _pair(a: RunArrays, b: RunArrays, resamples: int, tested: bool) -> dict[str, Any]:
     """B − A on one row; p-values only where the row is `tested` and big enough, else a note says why not."""
-    (deals_a, shares_a), (deals_b, shares_b) = a, b
+    (deals_a, shares_a, _, _), (deals_b, shares_b, _, _) = a, b
     gains = ~np.isnan(shares_a)
     only_a = int(((deals_a == 1) & (deals_b == 0)).sum())
     only_b = int(((deals_b == 1) & (deals_a == 0)).sum())
+    pooled, pooled_ci = _pooled_difference(a, b, resamples)
     result: dict[str, Any] = {
         "deal_rate_diff": float(deals_b.mean() - deals_a.mean()),
         "discordant": only_a + only_b,
@@ -82,6 +113,8 @@ def _pair(
         "share_scenarios": int(gains.sum()),
         "surplus_share_diff": float(np.mean(shares_b[gains] - shares_a[gains])) if gains.any() else None,
         "surplus_share_diff_ci": None,
+        "share_of_gains_diff": pooled,  # descriptive: outside the tested family
+        "share_of_gains_diff_ci": pooled_ci,
         "permutation_p": None,
         "permutation_method": None,
         "deal_note": _untested(len(deals_a), tested),
@@ -104,9 +137,9 @@ def _untested(n: int, tested: bool) -> str | None:
     return None if tested else NOTE_REPEATS_TIERS
 
 
-def _homogeneity(arrays: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+def _homogeneity(arrays: Sequence[RunArrays]) -> dict[str, Any]:
     """Cochran's Q of equal deal rates across all runs on the same scenarios (paired, unlike Pearson's χ²)."""
-    deals = np.column_stack([d for d, _ in arrays])
+    deals = np.column_stack([run.deals for run in arrays])
     if len(deals) < MIN_SCENARIOS:
         return {"q": None, "dof": len(arrays) - 1, "p": None, "note": NOTE_TOO_SMALL}
     test = stats.cochran_q(deals)
@@ -134,11 +167,16 @@ def _cell(
                 "tested": tested,
                 "runs": {
                     label: {
-                        "deals": int(deals.sum()),
-                        "deal_rate": float(deals.mean()),
-                        "surplus_share": float(np.nanmean(shares)) if (~np.isnan(shares)).any() else None,
+                        "deals": int(run.deals.sum()),
+                        "deal_rate": float(run.deals.mean()),
+                        "surplus_share": float(np.nanmean(run.shares))
+                        if (~np.isnan(run.shares)).any()
+                        else None,
+                        "share_of_gains": pooled_efficiency(run.surplus, run.available)
+                        if run.available.sum() > 0
+                        else None,
                     }
-                    for label, (deals, shares) in zip(labels, arrays, strict=True)
+                    for label, run in zip(labels, arrays, strict=True)
                 },
                 "pairs": [
                     {"a": labels[i], "b": labels[j]} | _pair(arrays[i], arrays[j], resamples, tested)
@@ -213,17 +251,21 @@ def format_markdown(data: dict[str, Any]) -> str:
         f"Runs: {runs}. Differences are B − A on the scenarios every run finished (n); role is the model's. "
         "Deal rates: exact McNemar test on the paired outcomes; the model's surplus share (no deal = 0, over "
         "scenarios with gains): paired bootstrap 95% interval and sign-flip permutation test (exact up to 40 "
-        "pairs, otherwise 100,000 random sign patterns). p-values with their Holm adjustment in brackets.",
+        "pairs, otherwise 100,000 random sign patterns). p-values with their Holm adjustment in brackets. "
+        "Δ share of gains, pooled: B − A in the model's surplus summed over the gains there were (prior widths, a "
+        "loss counts; free of the per-scenario share's heavy tail), paired bootstrap 95% over scenarios; "
+        "descriptive, not in the tested family.",
         f"Holm family ({data['tests']} tests): {data['family']}.",
         table(
             ["opponent", "role", "tier", "n", "A", "B", "deal rate A → B", "McNemar p (Holm)", "Δ share [95%]",
-             "permutation p (Holm)"],
+             "permutation p (Holm)", "Δ share of gains, pooled [95%]"],
             [
                 [row["opponent"], row["role"], row["tier"], str(row["scenarios"]), pair["a"], pair["b"],
                  f"{num(row['runs'][pair['a']]['deal_rate'])} → {num(row['runs'][pair['b']]['deal_rate'])}",
                  _with_adjusted(pair["mcnemar_p"], pair["mcnemar_p_holm"], pair["deal_note"]),
                  ci(pair["surplus_share_diff"], pair["surplus_share_diff_ci"]),
-                 _with_adjusted(pair["permutation_p"], pair["permutation_p_holm"], pair["share_note"])]
+                 _with_adjusted(pair["permutation_p"], pair["permutation_p_holm"], pair["share_note"]),
+                 ci(pair["share_of_gains_diff"], pair["share_of_gains_diff_ci"])]
                 for row in data["rows"]
                 for pair in row["pairs"]
             ],

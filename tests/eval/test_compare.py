@@ -74,6 +74,11 @@ def test_two_runs_give_per_tier_tests_with_the_right_signs(runs, capsys, tmp_pat
         assert pair["surplus_share_diff"] == pytest.approx(
             b["surplus_share_unconditional"] - a["surplus_share_unconditional"]
         )
+        # the pooled share of gains: the eval's own numbers, differenced, with an interval around the difference
+        assert row["runs"]["eval-boulware"]["share_of_gains"] == pytest.approx(a["share_of_gains"])
+        assert pair["share_of_gains_diff"] == pytest.approx(b["share_of_gains"] - a["share_of_gains"])
+        low, high = pair["share_of_gains_diff_ci"]
+        assert low <= pair["share_of_gains_diff"] <= high
         assert (
             "fisher_p" not in pair and "z_p" not in pair
         )  # one test per hypothesis: McNemar for paired deals
