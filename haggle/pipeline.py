@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from haggle.commands.configs import resolve_config
 from haggle.env.config_loading import ConfigError, build, load_yaml, refuse_unknown
-from haggle.env.metrics import pooled_share
+from haggle.env.metrics import pooled_efficiency, share_rows
 from haggle.env.outcome import Outcome
 from haggle.env.scenario import Scenario
 
@@ -108,21 +110,28 @@ def stage_commands(stage: str, config: PipelineConfig, out: Path) -> list[list[s
     return [commands[stage] + settings.args]
 
 
+Interval = tuple[float, float]
+
+
 @dataclass
 class ModelScore:
-    """One model's eval run in the before/after table."""
+    """One model's eval run in the before/after table, each rate with its 95% interval: Wilson for the deal rate,
+    a percentile bootstrap over episodes for the two ratios (an episode's turns, or its surplus and gains, stay
+    together)."""
 
     episodes: int
-    valid_moves: float  # share of the model's turns that were valid tool calls
+    valid_moves: float | None  # share of the model's turns that were valid tool calls; None: it never moved
+    valid_moves_ci: Interval | None
     deal_rate: float
+    deal_rate_ci: Interval
     loss_deals: int  # deals at a loss to the model: a deal rate is only good news without these
-    share_of_gains: (
-        float | None
-    )  # the model's surplus over the gains there were (`pooled_share`); None: no gains
+    share_of_gains: float | None  # its surplus over the gains there were (`env.metrics.pooled_share`)
+    share_of_gains_ci: Interval | None
 
 
-def score_eval_run(run_dir: Path) -> ModelScore:
-    from haggle.eval.eval_run import load_run  # imports the eval stack: only once there is a run to read
+def score_eval_run(run_dir: Path, resamples: int = 2000) -> ModelScore:
+    from haggle.eval import stats  # the eval stack: only once there is a run to read
+    from haggle.eval.eval_run import load_run
 
     played = [
         (record["metadata"]["model_role"], record)
@@ -133,34 +142,76 @@ def score_eval_run(run_dir: Path) -> ModelScore:
         raise StageFailed(
             f"{run_dir} holds no finished episodes: rerun the pipeline to finish its eval stage"
         )
-    turns = sum(turn["role"] == role for role, record in played for turn in record["turns"])
-    invalid = sum(record["outcome"]["violations"][role] for role, record in played)
-    return ModelScore(
-        episodes=len(played),
-        valid_moves=1 - invalid / turns if turns else 0.0,
-        deal_rate=sum(record["outcome"]["deal"] for _, record in played) / len(played),
-        loss_deals=sum(record["outcome"]["irrational_side"] == role for role, record in played),
-        share_of_gains=pooled_share(
+
+    def ratio(rows: np.ndarray, bounds: Interval | None) -> tuple[float | None, Interval | None]:
+        """Σ first column / Σ second over episodes, with its bootstrap interval; None where the second sums to 0."""
+        if rows[:, 1].sum() <= 0:
+            return None, None
+        interval = stats.bootstrap_ci(
+            rows, lambda r: pooled_efficiency(r[:, 0], r[:, 1]), resamples=resamples, bounds=bounds
+        )
+        return pooled_efficiency(rows[:, 0], rows[:, 1]), (interval.low, interval.high)
+
+    turns = np.array(
+        [
+            (moved - record["outcome"]["violations"][role], moved)
+            for role, record in played
+            if (moved := sum(turn["role"] == role for turn in record["turns"]))
+        ],
+        dtype=float,
+    ).reshape(-1, 2)
+    valid_moves, valid_moves_ci = ratio(turns, (0.0, 1.0))
+    share, share_ci = ratio(
+        share_rows(
             (Scenario.from_dict(r["scenario"]), Outcome.from_dict(r["outcome"]), role) for role, r in played
         ),
+        None,  # a loss can take it below 0
     )
+    deals = sum(record["outcome"]["deal"] for _, record in played)
+    return ModelScore(
+        episodes=len(played),
+        valid_moves=valid_moves,
+        valid_moves_ci=valid_moves_ci,
+        deal_rate=deals / len(played),
+        deal_rate_ci=tuple(stats.wilson_interval(deals, len(played))),
+        loss_deals=sum(record["outcome"]["irrational_side"] == role for role, record in played),
+        share_of_gains=share,
+        share_of_gains_ci=share_ci,
+    )
+
+
+def _estimate(value: float | None, interval: Interval | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if interval is None else f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 def before_after_table(eval_dir: Path) -> str:
     """The quick start's answer: what SFT and GRPO changed, each model on the same held-out scenarios."""
     scores = {model: score_eval_run(eval_dir / model) for model in EVAL_MODELS}
     episodes = {score.episodes for score in scores.values()}
-    lines = [
-        f"before/after, the same {'/'.join(map(str, sorted(episodes)))} held-out episodes per model "
-        f"(details: {eval_dir}/<model>/eval.md)",
-        f"{'model':<10} {'valid moves':>12} {'deal rate':>10} {'deals at a loss':>16} {'share of gains':>15}",
+    columns = ["model", "valid moves [95%]", "deal rate [95%]", "deals at a loss", "share of gains [95%]"]
+    rows = [
+        [
+            model,
+            _estimate(score.valid_moves, score.valid_moves_ci),
+            _estimate(score.deal_rate, score.deal_rate_ci),
+            f"{score.loss_deals}/{score.episodes}",
+            _estimate(score.share_of_gains, score.share_of_gains_ci),
+        ]
+        for model, score in scores.items()
     ]
-    for model, score in scores.items():
-        lines.append(
-            f"{model:<10} {score.valid_moves:>12.2f} {score.deal_rate:>10.2f} {score.loss_deals:>16} "
-            f"{'–' if score.share_of_gains is None else f'{score.share_of_gains:.2f}':>15}"
-        )
-    return "\n".join(lines)
+    widths = [max(len(line[i]) for line in [columns, *rows]) for i in range(len(columns))]
+    return "\n".join(
+        [
+            f"before/after, the same {'/'.join(map(str, sorted(episodes)))} held-out episodes per model "
+            f"(details: {eval_dir}/<model>/eval.md; compare them paired: haggle eval compare)",
+            *(
+                "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                for line in [columns, *rows]
+            ),
+        ]
+    )
 
 
 class PipelineState:

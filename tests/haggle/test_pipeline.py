@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from haggle.eval import stats
 
 from haggle.cli import main
 from haggle.pipeline import (
@@ -109,17 +110,29 @@ def test_the_before_after_table_reads_three_real_eval_runs(tmp_path):
         assert main(["eval", "--config", str(config), "--out", str(eval_dir / model), "--no-progress"]) == 0
     table = before_after_table(eval_dir).splitlines()
     assert table[0].startswith("before/after, the same 8 held-out episodes per model")
+    assert table[1].split("  ")[0] == "model" and "share of gains [95%]" in table[1]
     for model, line in zip(EVAL_MODELS, table[2:], strict=True):
         score = score_eval_run(eval_dir / model)
         assert score.episodes == 8 and score.valid_moves == 1.0  # scripted agents make no invalid move
+        # every resample is 1.0: the interval is Wilson's for 8 of 8 episodes, not a point claiming certainty
+        assert score.valid_moves_ci == pytest.approx(tuple(stats.wilson_interval(8, 8)))
+        assert score.deal_rate_ci == tuple(stats.wilson_interval(round(score.deal_rate * 8), 8))
+        assert score.share_of_gains == pytest.approx(share_of_gains_by_hand(eval_dir / model))
+        low, high = score.share_of_gains_ci
+        assert low <= score.share_of_gains <= high
         assert line.split() == [
             model,
             "1.00",
+            f"[{score.valid_moves_ci[0]:.2f},",
+            "1.00]",
             f"{score.deal_rate:.2f}",
-            str(score.loss_deals),
+            f"[{score.deal_rate_ci[0]:.2f},",
+            f"{score.deal_rate_ci[1]:.2f}]",
+            f"{score.loss_deals}/8",
             f"{score.share_of_gains:.2f}",  # seed 3 draws scenarios with gains
+            f"[{low:.2f},",
+            f"{high:.2f}]",
         ]
-        assert score.share_of_gains == pytest.approx(share_of_gains_by_hand(eval_dir / model))
     with pytest.raises(ValueError, match="not an eval run directory"):
         score_eval_run(tmp_path)
 
