@@ -110,7 +110,10 @@ def tier_benchmarks(
     else:
         (values, costs), low, high, units = unit_draws(scenarios), 0.0, 1.0, PRIOR_WIDTHS
     rules = prior_rules(config, k)
-    found = theory.benchmarks_for(values, costs, low, high, k, alphas=alphas, **rules)
+    curves = prior_theory(config)["linear_equilibrium"]  # the curves start from k = 1/2 play, whatever `k`
+    found = theory.benchmarks_for(
+        values, costs, low, high, k, alphas=alphas, disclosure_curves=curves, **rules
+    )
     if not closed_forms_hold(config):
         found.pop("uniform")
         found["disclosure"] = [
@@ -187,13 +190,23 @@ class AlphaTheory:
     the run's own draws, each on the unit square of its public prior (the scale of the pooled efficiency)."""
 
     def __init__(self, config: SamplerConfig, scenarios: Sequence[Scenario]) -> None:
-        self.draws = None if closed_forms_hold(config) else unit_draws(scenarios)
+        uniform = closed_forms_hold(config)
+        self.draws = None if uniform else unit_draws(scenarios)
+        # every curve starts at α = 0 from k = 1/2 double-auction play: none where that is no equilibrium
+        self.shown = uniform or prior_theory(config)["linear_equilibrium"]
 
     @property
     def source(self) -> str:
+        if not self.shown:
+            return (
+                "not shown: the curves start at α = 0 from k = ½ double-auction play, which is no equilibrium "
+                "of this prior"
+            )
         return "closed form, uniform values" if self.draws is None else "Monte Carlo on this run's scenarios"
 
     def at(self, alpha: float) -> dict[str, float]:
+        if not self.shown:
+            return {}
         if self.draws is None:
             return {mode: theory.alpha_efficiency(alpha, mode) for mode in theory.ALPHA_MODES}
         values, costs = self.draws
@@ -206,5 +219,6 @@ class AlphaTheory:
         }
 
     def curves(self) -> dict[str, list[float]]:
+        """Every mode's efficiency over `ALPHA_GRID` (no mode where the curves are not shown)."""
         points = [self.at(alpha) for alpha in ALPHA_GRID]
-        return {"alpha": ALPHA_GRID} | {mode: [p[mode] for p in points] for mode in theory.ALPHA_MODES}
+        return {"alpha": ALPHA_GRID} | {mode: [p[mode] for p in points] for mode in points[0]}

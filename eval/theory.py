@@ -431,12 +431,20 @@ def benchmarks_for(
     high: float,
     k: float = 0.5,
     alphas: tuple[float, ...] = DEFAULT_ALPHAS,
+    disclosure_curves: bool = True,
     **prior_rules: Any,
 ) -> dict[str, Any]:
     """All reference points for one set of draws, as JSON-ready values: Monte Carlo on the draws, the uniform
-    closed forms for the same support, and the disclosure curves at `alphas` (on the draws and in closed form)."""
+    closed forms for the same support, and the disclosure curves at `alphas` (on the draws and in closed form;
+    none unless `disclosure_curves`: they start at α = 0 from k = 1/2 double-auction play, which must be an
+    equilibrium of the prior drawn)."""
     v, c = _draws(buyer_values, seller_costs)
-    disclosure = [_disclosure_row(v, c, low, high, alpha, mode) for alpha in alphas for mode in ALPHA_MODES]
+    disclosure = [
+        _disclosure_row(v, c, low, high, alpha, mode)
+        for alpha in alphas
+        if disclosure_curves
+        for mode in ALPHA_MODES
+    ]
     return {
         "draws": len(v),
         "support": {"low": float(low), "high": float(high)},

@@ -162,6 +162,9 @@ def _tier_table(tier: str, result: dict[str, Any], k: float) -> list[str]:
             f"{closed} {_number(found['trade_rate'])} {_number(found['buyer_share'], 8)} "
             f"{_number(found['seller_share'], 9)} {found['mean_gains']:>11,.2f}"
         )
+    if not result["disclosure"]:
+        return [*lines, "", "disclosure α: not shown (the curves start from k = ½ double-auction play, no "
+                "equilibrium of this prior)"]  # fmt: skip
     modes = theory.ALPHA_MODES
     suffix = " (uniform)" if closed_forms else ""
     lines += ["", f"{'disclosure α':<13}" + "".join(f"{mode + suffix:>22}" for mode in modes)]

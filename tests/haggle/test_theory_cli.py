@@ -67,13 +67,13 @@ def test_theory_table_and_per_draw_supports(capsys):
     assert {tier["units"] for tier in report["tiers"].values()} == {"prior widths"}
     # the closed forms for independent uniform values are absent, not printed beside another prior's draws
     assert all("uniform" not in tier for tier in report["tiers"].values())
-    assert all(
-        "uniform_efficiency" not in row for tier in report["tiers"].values() for row in tier["disclosure"]
-    )
+    # nor the disclosure curves, which start from the double-auction play that is no equilibrium here
+    assert all(tier["disclosure"] == [] for tier in report["tiers"].values())
     table = theory_command(
         capsys, "--config", str(SCENARIO_CONFIGS / "marketplace.yaml"), "--episodes", "200"
     )
     assert "uniform" not in table.replace("independent uniform values", "")
+    assert "disclosure α: not shown (the curves start from k = ½ double-auction play" in table
 
 
 def test_theory_rejects_bad_arguments(refused, capsys):

@@ -206,12 +206,17 @@ def test_the_hotel_preset_tests_against_the_studys_group_rate_posted_price(tmp_p
     assert {c["b"] for c in data["against_baseline"]} == {"mechanism/group_rate_posted_price"}
 
 
+DISCLOSERS = [
+    {"name": "truthful", "strategy": "truthful_discloser"},
+    {"name": "refuser", "strategy": "disclosure_refuser"},
+]
+
+
 def test_alpha_curves_come_from_the_runs_own_draws_when_values_are_not_uniform(tmp_path):
-    models = [
-        {"name": "truthful", "strategy": "truthful_discloser"},
-        {"name": "refuser", "strategy": "disclosure_refuser"},
-    ]
-    scenarios = {"tiers": [100, 1000], "max_rounds": 5, "value_model": "correlated"}
+    """A forced no-zone share reweights the square (no closed form), but the linear strategies the curves start
+    from stay an equilibrium: Monte Carlo curves on the run's own draws."""
+    models = DISCLOSERS
+    scenarios = {"tiers": [100, 1000], "max_rounds": 5, "no_zone_share": 0.3}
     config, _, records = run(tmp_path, models=models, disclosure={}, scenarios=scenarios, mechanisms=[])
     data = build_report(tmp_path).data
     assert data["alpha_theory"]["source"].startswith("Monte Carlo") and data["theory"] == {}
@@ -226,3 +231,19 @@ def test_alpha_curves_come_from_the_runs_own_draws_when_values_are_not_uniform(t
     ]
     second_best = sum(g for g in unit_gaps if g >= 0.25) / sum(g for g in unit_gaps if g > 0)
     assert rows["refuser"]["theory_at_alpha"]["binary"] == pytest.approx(second_best)
+
+
+def test_no_alpha_curve_where_its_starting_point_is_no_equilibrium(tmp_path):
+    """Correlated values: k = 1/2 double-auction play is no equilibrium of the prior (`haggle theory` shows no
+    double-auction row there), so no curve that starts from it is shown, in the table or the plot."""
+    from haggle.eval.experiments.experiment_plots import experiment_figures
+
+    scenarios = {"tiers": [100, 1000], "max_rounds": 5, "value_model": "correlated"}
+    run(tmp_path, models=DISCLOSERS, disclosure={}, scenarios=scenarios, mechanisms=[])
+    report = build_report(tmp_path)
+    assert report.data["alpha_theory"]["source"].startswith("not shown: the curves start at α = 0")
+    assert all(row["theory_at_alpha"] == {} for row in report.data["disclosure"])
+    assert "| theory (" not in report.markdown and "not shown" in report.markdown
+    (axes,) = experiment_figures(report.data)["disclosure_alpha.png"].axes
+    labels = axes.get_legend_handles_labels()[1]
+    assert labels and not any(label.startswith("theory") for label in labels)
