@@ -168,12 +168,13 @@ def score_eval_run(run_dir: Path, resamples: int = 2000) -> ModelScore:
         None,  # a loss can take it below 0
     )
     deals = sum(record["outcome"]["deal"] for _, record in played)
+    wilson = stats.wilson_interval(deals, len(played))
     return ModelScore(
         episodes=len(played),
         valid_moves=valid_moves,
         valid_moves_ci=valid_moves_ci,
         deal_rate=deals / len(played),
-        deal_rate_ci=tuple(stats.wilson_interval(deals, len(played))),
+        deal_rate_ci=(wilson.low, wilson.high),
         loss_deals=sum(record["outcome"]["irrational_side"] == role for role, record in played),
         share_of_gains=share,
         share_of_gains_ci=share_ci,
