@@ -26,7 +26,7 @@ import numpy as np
 from haggle.env.metrics import Played, pooled_efficiency, share_rows
 from haggle.env.scenario import ROLES, Role
 from haggle.eval import stats
-from haggle.eval.eval_report import by_tier, played_of
+from haggle.eval.eval_report import by_tier, played_of, pooled_ratio_ci
 from haggle.eval.eval_run import FIXED_SETTINGS, EvalRun, load_run
 from haggle.eval.formatting import ci, num, p_value, table
 from haggle.eval.references import ALL_TIERS
@@ -93,10 +93,7 @@ def _pooled_difference(a: RunArrays, b: RunArrays, resamples: int) -> tuple[floa
     if (a.available > 0).sum() < MIN_SCENARIOS:
         return difference, None
     rows = np.column_stack([b.surplus - a.surplus, a.available])
-    interval = stats.bootstrap_ci(
-        rows, lambda sample: pooled_efficiency(sample[:, 0], sample[:, 1]), resamples=resamples
-    )
-    return difference, [interval.low, interval.high]
+    return difference, pooled_ratio_ci(rows, resamples, seed=0, bounds=None)
 
 
 def _pair(a: RunArrays, b: RunArrays, resamples: int, tested: bool) -> dict[str, Any]:

@@ -56,11 +56,12 @@ def _mean_ci(values: Sequence[float | None], resamples: int, seed: int) -> list[
     return [interval.low, interval.high]
 
 
-def _pooled_ratio(
+def pooled_ratio_ci(
     rows: np.ndarray, resamples: int, seed: int, bounds: tuple[float, float] | None
 ) -> list[float] | None:
     """Bootstrap interval of Σ part / Σ available gains over episodes (rows: part, available, both in prior
-    widths); None where no episode had gains."""
+    widths; a row stays together); None where no episode had gains. Efficiency, the pooled share of gains and
+    their paired differences (`eval.compare`, the pipeline's before/after table) all use it."""
     if rows[:, 1].sum() <= 0:
         return None
     interval = stats.bootstrap_ci(
@@ -75,12 +76,12 @@ def _pooled_ratio(
 
 def _efficiency_ci(played: Sequence[Played], resamples: int, seed: int) -> list[float] | None:
     gains = np.array([normalised_gains(outcome, scenario) for scenario, outcome in played], dtype=float)
-    return _pooled_ratio(gains, resamples, seed, bounds=(0.0, 1.0))
+    return pooled_ratio_ci(gains, resamples, seed, bounds=(0.0, 1.0))
 
 
 def _share_of_gains_ci(played: Sequence[Played], role: Role, resamples: int, seed: int) -> list[float] | None:
     rows = share_rows((scenario, outcome, role) for scenario, outcome in played)
-    return _pooled_ratio(rows, resamples, seed, bounds=None)  # a loss can go below 0
+    return pooled_ratio_ci(rows, resamples, seed, bounds=None)  # a loss can go below 0
 
 
 def _rate_ci(outcomes: Sequence[Outcome]) -> tuple[float | None, list[float] | None]:

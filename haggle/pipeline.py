@@ -131,6 +131,7 @@ class ModelScore:
 
 def score_eval_run(run_dir: Path, resamples: int = 2000) -> ModelScore:
     from haggle.eval import stats  # the eval stack: only once there is a run to read
+    from haggle.eval.eval_report import pooled_ratio_ci
     from haggle.eval.eval_run import load_run
 
     played = [
@@ -145,12 +146,10 @@ def score_eval_run(run_dir: Path, resamples: int = 2000) -> ModelScore:
 
     def ratio(rows: np.ndarray, bounds: Interval | None) -> tuple[float | None, Interval | None]:
         """Σ first column / Σ second over episodes, with its bootstrap interval; None where the second sums to 0."""
-        if rows[:, 1].sum() <= 0:
+        interval = pooled_ratio_ci(rows, resamples, seed=0, bounds=bounds)
+        if interval is None:
             return None, None
-        interval = stats.bootstrap_ci(
-            rows, lambda r: pooled_efficiency(r[:, 0], r[:, 1]), resamples=resamples, bounds=bounds
-        )
-        return pooled_efficiency(rows[:, 0], rows[:, 1]), (interval.low, interval.high)
+        return pooled_efficiency(rows[:, 0], rows[:, 1]), (interval[0], interval[1])
 
     turns = np.array(
         [
