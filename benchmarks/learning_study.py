@@ -518,16 +518,26 @@ def claims(blocks: list[dict[str, Any]]) -> list[str]:
                 f"({over_control}): the gain is not shown to be the reward's."
             )
         shuffled = control["metrics"]["reward"]
-        covers = shuffled["ci"] is not None and shuffled["ci"][0] <= 0 <= shuffled["ci"][1]
         lines.append(
             f"Shuffled-reward GRPO − SFT continued ({where}): {ci(shuffled['difference'], shuffled['ci'])}"
-            + (
-                " covers 0, as a control should."
-                if covers
-                else " excludes 0: the gain is not only the reward's."
-            )
+            + control_reading(shuffled["ci"])
         )
     return lines
+
+
+def control_reading(interval: tuple[float, float] | list[float] | None) -> str:
+    """What the shuffled-reward control's difference says: only an interval wholly above 0 means the updates
+    alone gained reward; one below 0 means they lost it (no improvement either, and GRPO's gain is still the
+    reward's)."""
+    if interval is None:
+        return ": no interval."
+    if interval[0] > 0:
+        return " is above 0: the updates alone gained reward, so the gain is not only the reward's."
+    if interval[1] < 0:
+        return (
+            " is below 0: the updates on a shuffled reward lost reward, so the control shows no improvement."
+        )
+    return " covers 0, as a control should."
 
 
 def seed_values(difference: dict[str, Any]) -> str:

@@ -346,11 +346,13 @@ def test_mcnemar_counts_the_deals_only_one_model_closed_on_the_same_episode():
 def test_the_claims_follow_the_intervals_in_every_block():
     """Against the training mix GRPO gains 0.5 and the shuffled control nothing: the claim. Against the held-out
     opponents GRPO gains nothing and the control 0.5. Against a third mix both gain 0.5: GRPO beats SFT continued
-    but not the control, so the gain is not claimed as the reward's."""
+    but not the control, so the gain is not claimed as the reward's. Against a fourth the control loses 0.5: that
+    is no improvement either, not a gain that is "not only the reward's"."""
     gains = {
         "training mix": {"grpo": 0.5, "grpo_shuffled": 0.0},
         "held-out": {"grpo": 0.0, "grpo_shuffled": 0.5},
         "both": {"grpo": 0.5, "grpo_shuffled": 0.5},
+        "worse control": {"grpo": 0.5, "grpo_shuffled": -0.5},
     }
     episodes = {
         mode: {
@@ -369,16 +371,25 @@ def test_the_claims_follow_the_intervals_in_every_block():
     assert all(list(block["models"]) == list(MODELS) for block in blocks)
     lines = claims(blocks)
     assert len(lines) == 2 * len(blocks)
-    for mode, block_lines in zip(("as evaluated", "as rolled out"), (lines[:6], lines[6:]), strict=True):
-        trained, control, held_out, held_out_control, both, both_control = block_lines
+    for mode, block_lines in zip(("as evaluated", "as rolled out"), (lines[:8], lines[8:]), strict=True):
+        trained, control, held_out, held_out_control, both, both_control, worse, worse_control = block_lines
         assert trained.startswith(f"GRPO improves on SFT ({mode}, against training mix)")
         assert "GRPO − shuffled 0.500 [" in trained
         assert control.endswith("covers 0, as a control should.")
         assert held_out.startswith(f"GRPO does not (yet) improve on SFT ({mode}, against held-out)")
-        assert held_out_control.endswith("excludes 0: the gain is not only the reward's.")
+        assert held_out_control.endswith(
+            "is above 0: the updates alone gained reward, so the gain is not only the reward's."
+        )
         assert both.startswith(f"GRPO gains on SFT continued ({mode}, against both")
         assert both.endswith("the gain is not shown to be the reward's.")
-        assert both_control.endswith("excludes 0: the gain is not only the reward's.")
+        assert both_control.endswith(
+            "is above 0: the updates alone gained reward, so the gain is not only the reward's."
+        )
+        assert worse.startswith(f"GRPO improves on SFT ({mode}, against worse control)")
+        assert "GRPO − shuffled 1.000 [" in worse
+        assert worse_control.endswith(
+            "is below 0: the updates on a shuffled reward lost reward, so the control shows no improvement."
+        )
 
 
 # -- the study end to end -----------------------------------------------------------------------------------------
