@@ -1,9 +1,11 @@
 """What a user sees when a run is cut short or a model gives up: one clear line each, never a traceback."""
 
+import contextlib
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,18 @@ from haggle.cli import main
 from haggle.testing.chat_server import FaultPlan, ServedModel
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """A suite started in the background by a script (`cmd &`) has SIGINT ignored, and an ignored signal stays
+    ignored across exec: the child would never see the Ctrl-C sent to it. A terminal's Ctrl-C reaches a process
+    whose SIGINT is at its default, and a handled signal is reset to the default on exec, so start it that way."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -30,15 +44,21 @@ def test_ctrl_c_says_in_one_line_what_was_saved_and_how_to_resume(
     server.register(job.scenario for job in tournament_jobs(TournamentConfig.from_mapping(mapping)))
     run_dir = tmp_path / "run"
     command = ["tournament", "--config", str(config), "--out", str(run_dir), "--workers", str(workers)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "haggle.cli", *command], cwd=REPO, stderr=subprocess.PIPE, text=True
-    )
+    with ctrl_c_reaches_children():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "haggle.cli", *command], cwd=REPO, stderr=subprocess.PIPE, text=True
+        )
     store = EpisodeStore(run_dir)
-    deadline = time.monotonic() + 60
-    while store.count() < 3 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while store.count() < 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:  # a run that ignored the Ctrl-C must not go on beside the rest of the suite
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
     assert process.returncode == 130, err
     assert "Traceback" not in err and "CancelledError" not in err
