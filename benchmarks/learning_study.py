@@ -26,7 +26,8 @@ opponent for every model on the same scenario; two ways:
 Both use the GRPO config's `max_violations`.
 
 Per model: reward (the GRPO reward), deal rate, deal rate on scenarios with gains from trade (v > c) and without
-(v < c), unconditional surplus share (no deal = 0, scenarios with gains), losing-deal rate, walk-away rate (the
+(v < c), surplus share as a share of the gains (Σ surplus / Σ (v − c) in prior widths over the scenarios with
+gains, no deal = 0: a loss on a scenario with almost no gains cannot set it), losing-deal rate, walk-away rate (the
 model left) and valid-turn rate. Every difference (to the reference model `sft_continued`, GRPO − shuffled,
 GRPO − SFT) is a paired bootstrap over scenarios (each scenario's value is its mean over seeds, roles and samples,
 so scenarios are the independent units: the evaluation's noise), with the per-seed differences and a t interval
@@ -54,7 +55,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -85,6 +86,7 @@ EXPERTS = ["boulware", "linear", "conceder", "tit_for_tat", "hardliner", "posted
 MODELS = ("untrained", "sft", "grpo", "sft_continued", "grpo_shuffled")
 REFERENCE = "sft_continued"
 MODES = ("as_evaluated", "as_rolled_out")
+POOLED_METRIC = "surplus_share"  # pooled over scenarios by their gains (`scenario_mean`), not averaged
 METRICS = (
     "reward",
     "deal_rate",
@@ -340,42 +342,103 @@ def per_scenario(episodes: Sequence[Scored], metric: str) -> dict[tuple[float, f
     return {key: float(np.mean(values)) for key, values in groups.items()}
 
 
-def model_row(episodes: Sequence[Scored], resamples: int) -> dict[str, Any]:
+def tier_widths(sampler: ScenarioSampler) -> dict[str, float]:
+    """Each price tier's prior width (value_high − value_low), which the stored episodes leave out: it puts the
+    gains of all tiers in one unit. Only tiers whose scenarios share one width (not hotel room blocks)."""
+    widths: dict[str, set[float]] = defaultdict(set)
+    for scenario in sampler.sample(4 * len(sampler.tier_names) * len(sampler.config.domains), 0):
+        widths[scenario.price_tier].add(scenario.value_high - scenario.value_low)
+    return {tier: next(iter(values)) for tier, values in widths.items() if len(values) == 1}
+
+
+def gains_weights(keys: Sequence[tuple[float, float, str]], widths: Mapping[str, float]) -> np.ndarray:
+    """The pooled share's weights: each scenario's gains from trade v − c in prior widths."""
+    return np.array([(buyer_value - seller_cost) / widths[tier] for buyer_value, seller_cost, tier in keys])
+
+
+def pooled_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    return float((values * weights).sum() / weights.sum())
+
+
+def scenario_estimate(
+    means: dict[tuple[float, float, str], float], metric: str, widths: Mapping[str, float] | None
+) -> float | None:
+    """A metric over scenarios: the mean of the scenarios' means, or for the surplus share the share of the gains,
+    Σ share·(v − c) / Σ (v − c) in prior widths, as `haggle eval` pools it, so that a scenario with almost no gains
+    cannot set the number. None where it cannot be pooled (no widths for a tier)."""
+    if metric != POOLED_METRIC:
+        return float(np.mean(list(means.values())))
+    if widths is None or any(tier not in widths for _, _, tier in means):
+        return None
+    keys = list(means)
+    return pooled_mean(np.array([means[k] for k in keys]), gains_weights(keys, widths))
+
+
+def scenario_mean(
+    means: dict[tuple[float, float, str], float],
+    metric: str,
+    widths: Mapping[str, float] | None,
+    resamples: int,
+) -> tuple[float, list[float]] | None:
+    """`scenario_estimate` with its bootstrap 95% interval over scenarios (a ratio's rows kept together)."""
+    estimate = scenario_estimate(means, metric, widths)
+    if estimate is None:
+        return None
+    if metric != POOLED_METRIC:
+        interval = stats.bootstrap_ci(list(means.values()), resamples=resamples, seed=0)
+    else:
+        keys = list(means)
+        rows = np.column_stack([[means[k] for k in keys], gains_weights(keys, widths or {})])
+        interval = stats.bootstrap_ci(
+            rows, lambda sample: pooled_mean(sample[:, 0], sample[:, 1]), resamples=resamples, seed=0
+        )
+    return estimate, [interval.low, interval.high]
+
+
+def model_row(
+    episodes: Sequence[Scored], resamples: int, widths: Mapping[str, float] | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {"episodes": len(episodes)}
     for metric in METRICS:
-        means = list(per_scenario(episodes, metric).values())
-        if not means:
-            row[metric] = row[f"{metric}_ci"] = None
-            continue
-        interval = stats.bootstrap_ci(means, resamples=resamples, seed=0)
-        row[metric], row[f"{metric}_ci"] = float(np.mean(means)), [interval.low, interval.high]
+        means = per_scenario(episodes, metric)
+        pooled = scenario_mean(means, metric, widths, resamples) if means else None
+        row[metric], row[f"{metric}_ci"] = (None, None) if pooled is None else pooled
     return row
 
 
 def paired_difference(
-    a: dict[int, list[Scored]], b: dict[int, list[Scored]], metric: str, resamples: int
+    a: dict[int, list[Scored]],
+    b: dict[int, list[Scored]],
+    metric: str,
+    resamples: int,
+    widths: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """mean(a) − mean(b) over the scenarios both define, each scenario pooled over seeds, with a paired bootstrap
-    over scenarios (the evaluation's noise, these trained models fixed); each seed's difference; and a t interval
-    over the seeds' differences (the training's noise: another seed trains another model)."""
+    """a − b over the scenarios both define, each scenario pooled over seeds (pooled as `scenario_mean` pools the
+    metric), with a paired bootstrap over scenarios (the evaluation's noise, these trained models fixed); each
+    seed's difference; and a t interval over the seeds' differences (the training's noise: another seed trains
+    another model)."""
+    empty = {"difference": None, "ci": None, "scenarios": 0, "per_seed": {}, "seeds_ci": None}
     pooled_a = per_scenario([e for episodes in a.values() for e in episodes], metric)
     pooled_b = per_scenario([e for episodes in b.values() for e in episodes], metric)
     shared = sorted(set(pooled_a) & set(pooled_b))
-    if not shared:
-        return {"difference": None, "ci": None, "scenarios": 0, "per_seed": {}, "seeds_ci": None}
-    interval = stats.paired_bootstrap(
-        [pooled_a[k] for k in shared], [pooled_b[k] for k in shared], resamples=resamples, seed=0
+    overall = (
+        scenario_mean({k: pooled_a[k] - pooled_b[k] for k in shared}, metric, widths, resamples)
+        if shared
+        else None
     )
+    if overall is None:
+        return empty
     per_seed = {}
     for seed in sorted(set(a) & set(b)):
         seed_a, seed_b = per_scenario(a[seed], metric), per_scenario(b[seed], metric)
-        keys = set(seed_a) & set(seed_b)
-        per_seed[seed] = float(np.mean([seed_a[k] - seed_b[k] for k in keys])) if keys else None
+        keys = sorted(set(seed_a) & set(seed_b))
+        differences = {k: seed_a[k] - seed_b[k] for k in keys}
+        per_seed[seed] = scenario_estimate(differences, metric, widths) if keys else None
     replicates = [value for value in per_seed.values() if value is not None]
     across = stats.t_interval(replicates) if len(replicates) > 1 else None
     return {
-        "difference": interval.estimate,
-        "ci": [interval.low, interval.high],
+        "difference": overall[0],
+        "ci": overall[1],
         "scenarios": len(shared),
         "per_seed": per_seed,
         "seeds_ci": None if across is None else [across.low, across.high],
@@ -405,14 +468,17 @@ COMPARISONS = [
 
 
 def analyse(
-    episodes: dict[str, dict[str, dict[str, dict[int, list[Scored]]]]], resamples: int
+    episodes: dict[str, dict[str, dict[str, dict[int, list[Scored]]]]],
+    resamples: int,
+    widths: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """episodes[mode][opponent][model][seed] → one block per mode × opponent: per-model rows and comparisons."""
+    """episodes[mode][opponent][model][seed] → one block per mode × opponent: per-model rows and comparisons.
+    `widths` (each tier's prior width) pools the surplus share; without it that metric is absent."""
     blocks = []
     for mode, by_opponent in episodes.items():
         for opponent, by_model in by_opponent.items():
             rows = {
-                model: model_row([e for eps in by_seed.values() for e in eps], resamples)
+                model: model_row([e for eps in by_seed.values() for e in eps], resamples, widths)
                 for model, by_seed in by_model.items()
             }
             comparisons = [
@@ -421,7 +487,7 @@ def analyse(
                     "b": b,
                     "deals_mcnemar": mcnemar(by_model[a], by_model[b]),
                     "metrics": {
-                        m: paired_difference(by_model[a], by_model[b], m, resamples) for m in METRICS
+                        m: paired_difference(by_model[a], by_model[b], m, resamples, widths) for m in METRICS
                     },
                 }
                 for a, b in COMPARISONS
@@ -455,7 +521,8 @@ def format_markdown(report: dict[str, Any]) -> str:
         "Per-model values are means over scenarios (each scenario pooled over seeds, roles and samples) with "
         "bootstrap 95% intervals over scenarios; differences are paired bootstraps over the same scenarios (the "
         "evaluation's noise), with each seed's difference and a t interval over the seeds' differences beside them "
-        "(the training's noise); deals: exact McNemar on the paired episodes.",
+        "(the training's noise); deals: exact McNemar on the paired episodes. The surplus share is pooled, not "
+        "averaged: Σ share·(v − c) / Σ (v − c) over the scenarios with gains, in prior widths.",
     ]
     for block in report["blocks"]:
         parts.append(f"## {block['mode'].replace('_', ' ')}, against {block['opponent']}")
@@ -823,7 +890,7 @@ def main() -> None:
         record_times(out, times)
 
     # ---- report
-    blocks = analyse(episodes, args.resamples)
+    blocks = analyse(episodes, args.resamples, tier_widths(setup.sampler))
     times["total (this invocation)"] = time.perf_counter() - start
     seconds = record_times(out, times)
     report = {

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from haggle.env.actions import ToolCall
 from haggle.env.negotiation import Negotiation, offer_call
 from haggle.env.scenario import ROLES, Role, SamplerConfig, ScenarioSampler
@@ -37,6 +38,7 @@ from benchmarks.learning_study import (
     claims,
     grpo_improves,
     mcnemar,
+    model_row,
     models_to_play,
     paired_difference,
     parse_args,
@@ -44,6 +46,7 @@ from benchmarks.learning_study import (
     record_times,
     run,
     shuffled_surplus_share,
+    tier_widths,
 )
 
 RESAMPLES = 400
@@ -330,6 +333,44 @@ def test_the_claim_needs_the_training_noise_too():
     alone = paired_difference({0: gain[0]}, model_play(BASE, seeds=[0]), "reward", RESAMPLES)
     assert alone["ci"][0] > 0 and alone["seeds_ci"] is None
     assert not grpo_improves({"metrics": {"reward": alone}})
+
+
+def shares(per_scenario_share: dict[float, float]) -> dict[int, list[Scored]]:
+    """Seed 0's play: both roles of each scenario (v, c = 80, tier "100") with the given surplus share."""
+    episodes = []
+    for index, (buyer_value, share) in enumerate(per_scenario_share.items()):
+        values: dict[str, float | None] = dict.fromkeys(METRICS, 0.0) | {"surplus_share": share}
+        episodes += [Scored((buyer_value, 80.0, "100"), (index, role, 0), values) for role in ROLES]
+    return {0: episodes}
+
+
+def test_the_surplus_share_is_pooled_over_the_gains_so_a_sliver_of_gains_cannot_set_it():
+    """A share of −100 on a scenario whose gains are a thousandth of the prior's width, beside 0.5 on one with a
+    whole width: the mean of the shares is −49.75 (the v2 study's column read −65 to −101); the share of the
+    gains is (0.5·1 − 100·0.001) / 1.001."""
+    widths = {"100": 100.0}
+    trained, reference = shares({180.0: 0.5, 80.1: -100.0}), shares({180.0: 0.2, 80.1: 0.0})
+    row = model_row(trained[0], RESAMPLES, widths)
+    assert row["surplus_share"] == pytest.approx(0.4 / 1.001)
+    assert row["surplus_share_ci"][0] <= row["surplus_share"] <= row["surplus_share_ci"][1]
+    assert (
+        model_row(trained[0], RESAMPLES, None)["surplus_share"] is None
+    )  # no widths, no pooling across tiers
+    difference = paired_difference(trained, reference, "surplus_share", RESAMPLES, widths)
+    assert difference["difference"] == pytest.approx((0.4 - 0.2) / 1.001)
+    assert difference["per_seed"] == {0: pytest.approx((0.4 - 0.2) / 1.001)}
+    assert (
+        model_row(trained[0], RESAMPLES, widths)["reward"] == model_row(trained[0], RESAMPLES, None)["reward"]
+    )
+
+
+def test_the_study_knows_each_tiers_prior_width():
+    config = yaml.safe_load(GRPO_CONFIG.read_text())
+    sampler = ScenarioSampler(SamplerConfig.from_mapping(config["scenarios"]))
+    widths = tier_widths(sampler)
+    assert set(widths) == set(sampler.tier_names)
+    for scenario in sampler.sample(50, seed=1000):
+        assert widths[scenario.price_tier] == pytest.approx(scenario.value_high - scenario.value_low)
 
 
 def test_mcnemar_counts_the_deals_only_one_model_closed_on_the_same_episode():
