@@ -66,9 +66,12 @@ import yaml
 from haggle.data.agent_specs import AgentSpec, build_agent
 from haggle.data.tool_parsing import MAX_REPLY_CHARS
 from haggle.env.episode_loop import play_episode
+from haggle.env.metrics import pooled_efficiency
 from haggle.env.negotiation import Negotiation, ProtocolRules
+from haggle.env.outcome import prior_width
 from haggle.env.scenario import ROLES, Role, SamplerConfig, ScenarioSampler, derive_seed, other_role
 from haggle.eval import stats
+from haggle.eval.eval_report import pooled_ratio_ci
 from haggle.eval.formatting import ci, p_value, table
 from haggle.training.negotiation_env import (
     NegotiationEnv,
@@ -343,21 +346,23 @@ def per_scenario(episodes: Sequence[Scored], metric: str) -> dict[tuple[float, f
 
 
 def tier_widths(sampler: ScenarioSampler) -> dict[str, float]:
-    """Each price tier's prior width (value_high − value_low), which the stored episodes leave out: it puts the
-    gains of all tiers in one unit. Only tiers whose scenarios share one width (not hotel room blocks)."""
+    """Each price tier's prior width (`prior_width`), which the stored episodes leave out: it puts the gains of all
+    tiers in one unit. Only tiers whose scenarios share one width (not hotel room blocks)."""
     widths: dict[str, set[float]] = defaultdict(set)
     for scenario in sampler.sample(4 * len(sampler.tier_names) * len(sampler.config.domains), 0):
-        widths[scenario.price_tier].add(scenario.value_high - scenario.value_low)
+        widths[scenario.price_tier].add(prior_width(scenario.value_low, scenario.value_high))
     return {tier: next(iter(values)) for tier, values in widths.items() if len(values) == 1}
 
 
-def gains_weights(keys: Sequence[tuple[float, float, str]], widths: Mapping[str, float]) -> np.ndarray:
-    """The pooled share's weights: each scenario's gains from trade v − c in prior widths."""
-    return np.array([(buyer_value - seller_cost) / widths[tier] for buyer_value, seller_cost, tier in keys])
-
-
-def pooled_mean(values: np.ndarray, weights: np.ndarray) -> float:
-    return float((values * weights).sum() / weights.sum())
+def gains_rows(
+    means: dict[tuple[float, float, str], float], widths: Mapping[str, float] | None
+) -> np.ndarray | None:
+    """Per scenario, the surplus share's part of the gains and the gains v − c, both in prior widths: the rows
+    `haggle eval` pools (`pooled_efficiency`, `pooled_ratio_ci`). None where a tier has no width."""
+    if widths is None or any(tier not in widths for _, _, tier in means):
+        return None
+    gains = [(buyer_value - seller_cost) / widths[tier] for buyer_value, seller_cost, tier in means]
+    return np.array([[share * g, g] for share, g in zip(means.values(), gains, strict=True)]).reshape(-1, 2)
 
 
 def scenario_estimate(
@@ -368,10 +373,8 @@ def scenario_estimate(
     cannot set the number. None where it cannot be pooled (no widths for a tier)."""
     if metric != POOLED_METRIC:
         return float(np.mean(list(means.values())))
-    if widths is None or any(tier not in widths for _, _, tier in means):
-        return None
-    keys = list(means)
-    return pooled_mean(np.array([means[k] for k in keys]), gains_weights(keys, widths))
+    rows = gains_rows(means, widths)
+    return None if rows is None else pooled_efficiency(rows[:, 0], rows[:, 1])
 
 
 def scenario_mean(
@@ -379,20 +382,17 @@ def scenario_mean(
     metric: str,
     widths: Mapping[str, float] | None,
     resamples: int,
-) -> tuple[float, list[float]] | None:
+) -> tuple[float, list[float] | None] | None:
     """`scenario_estimate` with its bootstrap 95% interval over scenarios (a ratio's rows kept together)."""
-    estimate = scenario_estimate(means, metric, widths)
-    if estimate is None:
-        return None
     if metric != POOLED_METRIC:
-        interval = stats.bootstrap_ci(list(means.values()), resamples=resamples, seed=0)
-    else:
-        keys = list(means)
-        rows = np.column_stack([[means[k] for k in keys], gains_weights(keys, widths or {})])
-        interval = stats.bootstrap_ci(
-            rows, lambda sample: pooled_mean(sample[:, 0], sample[:, 1]), resamples=resamples, seed=0
-        )
-    return estimate, [interval.low, interval.high]
+        values = list(means.values())
+        interval = stats.bootstrap_ci(values, resamples=resamples, seed=0)
+        return float(np.mean(values)), [interval.low, interval.high]
+    rows = gains_rows(means, widths)
+    if rows is None:
+        return None
+    interval = pooled_ratio_ci(rows, resamples, seed=0, bounds=None)  # a loss can take it below 0
+    return pooled_efficiency(rows[:, 0], rows[:, 1]), interval
 
 
 def model_row(
