@@ -112,6 +112,11 @@ def drive(model_dir: str, mode: str, port: str, trainer_name: str, output_dir: s
     if mode == "colocate":
         engine_log = Path(output_dir, f"engine-{os.environ['RANK']}.json")
         engine_log.write_text(json.dumps(trainer.vllm_generation.llm.calls))
+    # leave together and destroy the process groups, as the training scripts do (`train_and_save`): a process that
+    # exits with its gloo groups alive can abort in interpreter teardown ("terminate called without an active
+    # exception", SIGABRT; seen once in CI after a run that had trained both steps)
+    trainer.accelerator.wait_for_everyone()
+    trainer.end()
 
 
 def free_port() -> int:
