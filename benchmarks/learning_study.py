@@ -762,6 +762,16 @@ def played(path: Path, play: Callable[[], list[Scored]]) -> list[Scored]:
     return episodes
 
 
+def timed_cell(out: Path, path: Path, label: str, play: Callable[[], list[Scored]]) -> list[Scored]:
+    """`played`, with a fresh play's wall time written to seconds.json as soon as its episodes are stored: a study
+    stopped later keeps it (a stored play read back keeps the time it took to play)."""
+    fresh, start = not path.exists(), time.perf_counter()
+    episodes = played(path, play)
+    if fresh:
+        record_times(out, {label: time.perf_counter() - start})
+    return episodes
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -873,21 +883,17 @@ def main() -> None:
     }
     for seed in args.seeds:
         adapters = train_seed(plan, seed, out, traces, times)
+        record_times(out, times)
         model = out / f"seed-{seed}" / "tiny-model"
         for name in models_to_play(seed, args.seeds, args.untrained_every_seed):
             adapter = adapters[name]
             for mix in mixes:
                 for mode, play in players.items():
                     path = out / f"seed-{seed}" / "held-out-play" / f"{name}.{mode}.{mix.label}.json"
-                    fresh, cell_start = not path.exists(), time.perf_counter()
-                    episodes[mode][mix.title][name][seed] = played(
-                        path, partial(play, setup, model, adapter, mix)
+                    label = f"seed {seed}: play {name}, {mode}, {mix.label}"
+                    episodes[mode][mix.title][name][seed] = timed_cell(
+                        out, path, label, partial(play, setup, model, adapter, mix)
                     )
-                    if fresh:  # a stored play read back keeps the time it took to play
-                        times[f"seed {seed}: play {name}, {mode}, {mix.label}"] = (
-                            time.perf_counter() - cell_start
-                        )
-        record_times(out, times)
 
     # ---- report
     blocks = analyse(episodes, args.resamples, tier_widths(setup.sampler))

@@ -47,6 +47,7 @@ from benchmarks.learning_study import (
     run,
     shuffled_surplus_share,
     tier_widths,
+    timed_cell,
 )
 
 RESAMPLES = 400
@@ -205,6 +206,36 @@ def test_a_failing_step_stops_the_study_with_its_output(tmp_path):
     command = [sys.executable, "-c", "import sys; sys.exit('no traces in the dataset')"]
     with pytest.raises(SystemExit, match="sft failed:(.|\n)*no traces in the dataset"):
         run(command, "sft", tmp_path / "adapter_model.safetensors")
+
+
+def test_a_cells_time_is_written_when_the_cell_is_stored_so_a_study_stopped_later_keeps_it(tmp_path):
+    """A study stopped in the middle of a seed used to lose the times of the cells it had stored (seconds.json was
+    written once per seed), so its compute line undercounted."""
+    cell = tmp_path / "seed-2" / "held-out-play" / "sft.as_evaluated.held-out.json"
+    label = "seed 2: play sft, as_evaluated, held-out"
+    episodes = [Scored((80.0, 20.0, "cheap"), (0, "buyer", 0), {"reward": 0.25})]
+
+    def play() -> list[Scored]:
+        time.sleep(0.3)
+        return episodes
+
+    assert timed_cell(tmp_path, cell, label, play) == episodes
+    seconds = json.loads((tmp_path / "seconds.json").read_text())
+    assert list(seconds) == [label] and seconds[label] >= 0.3
+
+    def stopped() -> list[Scored]:
+        raise KeyboardInterrupt
+
+    other = cell.with_name("sft.as_rolled_out.held-out.json")
+    with pytest.raises(KeyboardInterrupt):
+        timed_cell(tmp_path, other, "seed 2: play sft, as_rolled_out, held-out", stopped)
+    assert json.loads((tmp_path / "seconds.json").read_text()) == seconds  # the stored cell's time survives
+
+    def played_again() -> list[Scored]:
+        raise AssertionError("a stored cell is read back, not played again")
+
+    assert timed_cell(tmp_path, cell, label, played_again) == episodes
+    assert json.loads((tmp_path / "seconds.json").read_text()) == seconds  # the time it took to play, kept
 
 
 def test_step_times_are_kept_over_resumed_invocations(tmp_path):
