@@ -67,7 +67,9 @@ def generate_once(model_dir: str, batch: int, prompt_tokens: int, new_tokens: in
 
 
 def run_side(jemalloc: str | None, model_dir: Path, batch: int, args: argparse.Namespace) -> dict:
-    environment = dict(os.environ)
+    """One run in a fresh process: with jemalloc preloaded, or with glibc's malloc even when this benchmark was
+    itself started with an allocator preloaded."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")}
     if jemalloc:
         environment |= {"LD_PRELOAD": jemalloc, "MALLOC_CONF": KEEP_FREED_PAGES}
     command = [sys.executable, __file__, "--child", str(model_dir), str(batch)]
